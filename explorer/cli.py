@@ -1,0 +1,239 @@
+"""The command line, the dashboard's headless twin: ``python -m explorer compare|sweep ...``.
+
+Bad arguments or inputs print one line, ``explorer: error: ...``, on stderr and exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import numpy as np
+
+from explorer.errors import ExplorerError
+from explorer.experiment import Comparison, ExperimentConfig, compare
+from explorer.feature_maps import FEATURE_MAPS
+from explorer.inputs import AttentionInputs
+from explorer.projections import PROJECTIONS
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A bad command line: reported in one line with exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own errors: one line, no usage dump
+        raise UsageError(message)
+
+
+def _projection(text: str) -> str:
+    name = text.replace("-", "_")
+    if name not in PROJECTIONS:
+        raise argparse.ArgumentTypeError(
+            f"unknown projection {text!r} (choose from iid, orthogonal, fixed-norm)"
+        )
+    return name
+
+
+def _csv(kind):
+    def parse(text: str) -> list:
+        try:
+            return [kind(item.strip()) for item in text.split(",") if item.strip()]
+        except (ValueError, argparse.ArgumentTypeError) as error:
+            raise argparse.ArgumentTypeError(f"bad list {text!r}: {error}") from None
+
+    return parse
+
+
+def _feature_map(text: str) -> str:
+    if text not in FEATURE_MAPS:
+        raise argparse.ArgumentTypeError(
+            f"unknown feature map {text!r} (choose from {', '.join(FEATURE_MAPS)})"
+        )
+    return text
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random features")
+    parser.add_argument("--causal", action="store_true", help="causal (autoregressive) masking")
+    parser.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, mps")
+    parser.add_argument(
+        "--dtype", default="float32", choices=["float32", "float64", "float16", "bfloat16"]
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m explorer", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    cmp = sub.add_parser("compare", help="exact vs approximate attention on one input")
+    source = cmp.add_mutually_exclusive_group(required=True)
+    source.add_argument("--synthetic", action="store_true", help="Gaussian q, k ~ N(0, σ²)")
+    source.add_argument("--q", type=Path, help="queries (.npy): (l, d) or (h, l, d)")
+    cmp.add_argument("--k", type=Path, help="keys (.npy): (s, d) or (h, s, d)")
+    cmp.add_argument("--v", type=Path, help="values (.npy): (s, e) or (h, s, e); optional")
+    cmp.add_argument("--seq-len", type=int, default=256)
+    cmp.add_argument("--head-dim", type=int, default=64)
+    cmp.add_argument("--heads", type=int, default=1)
+    cmp.add_argument("--scale", type=float, default=0.35, help="σ of synthetic q, k entries")
+    cmp.add_argument("--data-seed", type=int, default=0)
+    cmp.add_argument("--feature-map", type=_feature_map, default="positive")
+    cmp.add_argument("--num-features", type=int, default=256)
+    cmp.add_argument("--projection", type=_projection, default="orthogonal")
+    _add_common(cmp)
+    cmp.add_argument("--json", action="store_true", help="print one JSON object")
+    cmp.add_argument("--save", type=Path, help="write exact_output and approx_output (.npz)")
+
+    swp = sub.add_parser("sweep", help="compare over a grid of settings, to a tidy CSV")
+    swp.add_argument("--feature-maps", type=_csv(_feature_map), default=["positive"])
+    swp.add_argument("--projections", type=_csv(_projection), default=["orthogonal"])
+    swp.add_argument("--num-features", type=_csv(int), default=[256])
+    swp.add_argument("--scales", type=_csv(float), default=[0.35])
+    swp.add_argument("--seq-lens", type=_csv(int), default=[256])
+    swp.add_argument("--head-dims", type=_csv(int), default=[64])
+    swp.add_argument("--heads", type=int, default=1)
+    swp.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
+    _add_common(swp)
+    swp.add_argument("--out", type=Path, help="CSV path (default: stdout)")
+    swp.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    return parser
+
+
+def _load_npy(path: Path, label: str) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ExplorerError(f"cannot read {label} from {path}: {error}") from None
+    if array.ndim == 2:
+        array = array[None]  # (l, d) → (1, l, d)
+    if not np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.float64)
+    return array
+
+
+def _inputs(args: argparse.Namespace) -> AttentionInputs | None:
+    if args.synthetic:
+        return None
+    if args.k is None:
+        raise UsageError("--q needs --k (and optionally --v)")
+    q, k = _load_npy(args.q, "q"), _load_npy(args.k, "k")
+    v = _load_npy(args.v, "v") if args.v is not None else None
+    return AttentionInputs(q, k, v, name=args.q.name)
+
+
+def _summary(result: Comparison) -> dict:
+    metrics = {f.name: getattr(result.metrics, f.name) for f in fields(result.metrics)}
+    scalars = {k: v for k, v in metrics.items() if not isinstance(v, np.ndarray)}
+    stats = result.statistics
+    return {
+        **scalars,
+        "inputs": result.inputs_name,
+        "device": result.device,
+        "feature_dim": result.feature_dim,
+        "negative_rows": result.negative_rows,
+        "small_rows": result.small_rows,
+        "mean_sq_norm_x": float(stats.x_sq_norms.mean()),
+        "mean_pair_sq_sum": float(stats.mean_pair_sq_sum.mean()),
+        "exact_seconds": result.timings.exact_seconds,
+        "approx_seconds": result.timings.approx_seconds,
+        "config": asdict(result.config),
+    }
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no inf/NaN: "inf" is explicit
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    return value
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    inputs = _inputs(args)
+    config = ExperimentConfig(
+        feature_map=args.feature_map,
+        num_features=args.num_features,
+        projection=args.projection,
+        seed=args.seed,
+        causal=args.causal,
+        device=args.device,
+        dtype=args.dtype,
+        seq_len=args.seq_len,
+        head_dim=args.head_dim,
+        num_heads=args.heads,
+        input_scale=args.scale,
+        data_seed=args.data_seed,
+    )
+    result = compare(config, inputs)
+    summary = _summary(result)
+    if args.save is not None:
+        if result.exact_output is None:
+            raise ExplorerError("--save needs V: outputs cannot be computed without values")
+        np.savez(args.save, exact_output=result.exact_output, approx_output=result.approx_output)
+    if args.json:
+        print(json.dumps(_json_safe(summary), indent=2))
+        return 0
+    for key, value in summary.items():
+        if key != "config":
+            print(f"{key:28s} {value:.6g}" if isinstance(value, float) else f"{key:28s} {value}")
+    return 0
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    from explorer.sweep import sweep
+
+    if args.seeds < 1:
+        raise UsageError("--seeds must be at least 1")
+    base = ExperimentConfig(
+        causal=args.causal, device=args.device, dtype=args.dtype, num_heads=args.heads
+    )
+    axes = {
+        "feature_map": args.feature_maps,
+        "projection": args.projections,
+        "num_features": args.num_features,
+        "input_scale": args.scales,
+        "seq_len": args.seq_lens,
+        "head_dim": args.head_dims,
+    }
+
+    def progress(done: int, total: int, config: ExperimentConfig) -> None:
+        if not args.quiet:
+            print(
+                f"\r[{done}/{total}] {config.feature_map} m={config.num_features} "
+                f"σ={config.input_scale:g} L={config.seq_len} seed={config.seed}   ",
+                end="" if done < total else "\n",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    table = sweep(base, axes, seeds=range(args.seeds), progress=progress)
+    if args.out is None:
+        table.to_csv(sys.stdout, index=False)
+    else:
+        table.to_csv(args.out, index=False)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "compare":
+            return run_compare(args)
+        return run_sweep(args)
+    except (UsageError, ValueError) as error:  # ExplorerError is a ValueError
+        message = " ".join(str(error).split())
+        print(f"explorer: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print(
+            "explorer: error: out of memory: lower --seq-len, --heads or --num-features",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE

@@ -1,0 +1,242 @@
+"""One comparison of exact and approximate attention, from a frozen config to plain arrays.
+
+``compare(config, inputs)`` runs: x = q·√scale, y = k·√scale (scale = 1/√d by default, as in
+torch SDPA) → W drawn from ``seed`` → φ(x), φ(y) → exact and linear attention → metrics and the
+|x|, |x+y| statistics that predict the error. Without ``inputs`` it draws Gaussian ones from the
+config (``data_seed``). Results are numpy arrays and floats: picklable, cacheable, plot-ready.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from explorer.device import compute_dtype, resolve_device, resolve_dtype, synchronize
+from explorer.exact import DEFAULT_MEMORY_BUDGET, softmax_attention
+from explorer.feature_maps import get_feature_map, mean_pair_sq_sum
+from explorer.inputs import AttentionInputs, gaussian_inputs
+from explorer.linear import DEFAULT_CHUNK, linear_attention
+from explorer.metrics import ErrorMetrics, error_metrics
+from explorer.projections import PROJECTIONS, draw_projection, seeded_generator
+
+MAX_KEPT_WEIGHTS = 1024 * 1024  # l·s up to which both attention matrices are returned
+PAIR_SAMPLE = 20_000  # sampled (i, j) pairs of |x_i + y_j|² kept for histograms
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Settings of one comparison; the synthetic-data fields apply when no inputs are given."""
+
+    feature_map: str = "positive"  # key of FEATURE_MAPS
+    num_features: int = 256  # m random vectors (trig and hyperbolic give 2m features)
+    projection: str = "orthogonal"  # iid | orthogonal | fixed_norm
+    seed: int = 0  # draws W: vary it to see the redraw spread
+    causal: bool = False
+    softmax_scale: float | None = None  # None: 1/√d like SDPA
+    device: str = "auto"  # auto: cuda, then mps, then cpu
+    dtype: str = "float32"  # half types are computed with float32 features and sums
+    seq_len: int = 256  # l (synthetic)
+    key_len: int | None = None  # s (synthetic); None: s = l
+    head_dim: int = 64  # d (synthetic)
+    value_dim: int | None = None  # e (synthetic); None: e = d
+    num_heads: int = 1  # h (synthetic)
+    input_scale: float = 0.35  # σ of synthetic q, k: E|x|² = σ²√d ≈ 1 at d = 64 (moderate)
+    data_seed: int = 0  # draws synthetic q, k, v
+    memory_budget: int = DEFAULT_MEMORY_BUDGET  # bytes of l×s blocks alive at once
+    chunk_size: int = DEFAULT_CHUNK  # causal prefix-sum block length
+
+    def __post_init__(self) -> None:
+        get_feature_map(self.feature_map)
+        if self.projection not in PROJECTIONS:
+            raise ValueError(
+                f"unknown projection {self.projection!r}: use one of {', '.join(PROJECTIONS)}"
+            )
+        positive = (
+            "num_features",
+            "seq_len",
+            "head_dim",
+            "num_heads",
+            "chunk_size",
+            "memory_budget",
+        )
+        for name in positive:
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        for name in ("key_len", "value_dim"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("seed", "data_seed"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ValueError(f"{name} must be a non-negative integer")
+        if not (math.isfinite(self.input_scale) and self.input_scale >= 0):
+            raise ValueError(f"input_scale must be finite and ≥ 0, got {self.input_scale}")
+        if self.softmax_scale is not None and not (
+            math.isfinite(self.softmax_scale) and self.softmax_scale > 0
+        ):
+            raise ValueError(f"softmax_scale must be finite and > 0, got {self.softmax_scale}")
+        resolve_dtype(self.dtype, torch.device("cpu"))  # name check; device checked on use
+
+
+@dataclass(frozen=True)
+class InputStatistics:
+    """The quantities that predict the error (theory: positive rMSE = (e^{|x+y|²} − 1)/m)."""
+
+    x_sq_norms: np.ndarray  # (n, l): |x_i|², x = q·√scale
+    y_sq_norms: np.ndarray  # (n, s)
+    mean_pair_sq_sum: np.ndarray  # (n,): mean over all pairs of |x_i + y_j|²
+    pair_sq_sum_sample: np.ndarray  # (≤ PAIR_SAMPLE,): |x_i + y_j|² of random pairs
+
+
+@dataclass(frozen=True)
+class Timings:
+    exact_seconds: float  # exact output (row-blocked reference)
+    approx_seconds: float  # drawing nothing: features + linear attention
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Everything one comparison produced, as numpy arrays and floats."""
+
+    config: ExperimentConfig
+    inputs_name: str
+    device: str
+    feature_dim: int  # length of φ(x)
+    exact_output: np.ndarray | None  # (n, l, e); None without V
+    approx_output: np.ndarray | None  # (n, l, e)
+    metrics: ErrorMetrics
+    statistics: InputStatistics
+    timings: Timings
+    negative_rows: int  # rows with a negative normaliser (signed maps)
+    small_rows: int  # rows with a normaliser ≈ 0: output set to 0
+    exact_weights: np.ndarray | None = field(default=None, repr=False)  # (n, l, s) if small
+    approx_weights: np.ndarray | None = field(default=None, repr=False)  # (n, l, s) if small
+    query_tokens: tuple[str, ...] | None = None
+    key_tokens: tuple[str, ...] | None = None
+
+
+def input_statistics(x: torch.Tensor, y: torch.Tensor, *, seed: int = 0) -> InputStatistics:
+    """|x|², |y|², mean and a random sample of |x_i + y_j|² (O(l·d) memory)."""
+    n = math.prod(x.shape[:-2])
+    generator = seeded_generator(seed)
+    i = torch.randint(0, x.shape[-2], (PAIR_SAMPLE,), generator=generator)
+    j = torch.randint(0, y.shape[-2], (PAIR_SAMPLE,), generator=generator)
+    h = torch.randint(0, n, (PAIR_SAMPLE,), generator=generator)
+    xf, yf = x.reshape(n, *x.shape[-2:]).cpu(), y.reshape(n, *y.shape[-2:]).cpu()  # (n, l|s, d)
+    pairs = ((xf[h, i] + yf[h, j]) ** 2).sum(-1)  # (PAIR_SAMPLE,)
+    return InputStatistics(
+        x_sq_norms=(xf**2).sum(-1).double().numpy(),
+        y_sq_norms=(yf**2).sum(-1).double().numpy(),
+        mean_pair_sq_sum=mean_pair_sq_sum(xf.double(), yf.double()).numpy(),
+        pair_sq_sum_sample=pairs.double().numpy(),
+    )
+
+
+def _timed(device: torch.device, fn):
+    synchronize(device)
+    start = time.perf_counter()
+    result = fn()
+    synchronize(device)
+    return result, time.perf_counter() - start
+
+
+def synthetic_inputs(config: ExperimentConfig) -> AttentionInputs:
+    """The Gaussian inputs a config describes (drawn from ``data_seed``)."""
+    return gaussian_inputs(
+        num_heads=config.num_heads,
+        seq_len=config.seq_len,
+        key_len=config.key_len,
+        head_dim=config.head_dim,
+        value_dim=config.value_dim,
+        input_scale=config.input_scale,
+        seed=config.data_seed,
+    )
+
+
+def compare(config: ExperimentConfig, inputs: AttentionInputs | None = None) -> Comparison:
+    """Exact vs approximate attention on ``inputs`` (or the config's synthetic ones)."""
+    inputs = synthetic_inputs(config) if inputs is None else inputs
+    device = resolve_device(config.device)
+    dtype = resolve_dtype(config.dtype, device)
+    work = compute_dtype(dtype)
+    fmap = get_feature_map(config.feature_map)
+    d = inputs.head_dim
+    scale = (1.0 / math.sqrt(d)) if config.softmax_scale is None else config.softmax_scale
+
+    def load(array: np.ndarray) -> torch.Tensor:
+        # Cast to the chosen dtype first (its rounding is part of the experiment), then compute.
+        return torch.as_tensor(array).to(device=device, dtype=dtype).to(work)
+
+    x = load(inputs.q) * math.sqrt(scale)  # (n, l, d)
+    y = load(inputs.k) * math.sqrt(scale)  # (n, s, d)
+    v = load(inputs.v) if inputs.v is not None else None  # (n, s, e)
+    projection = None
+    if fmap.uses_projection:
+        w = draw_projection(
+            config.projection, config.num_features, d, generator=seeded_generator(config.seed)
+        )
+        projection = w.to(device=device, dtype=work)  # (m, d)
+    (phi_q, phi_k), feature_seconds = _timed(device, lambda: fmap(x, y, projection))
+    exact_out = approx = None
+    exact_seconds = approx_seconds = 0.0
+    negative = small = 0
+    if v is not None:
+        exact_out, exact_seconds = _timed(
+            device,
+            lambda: softmax_attention(
+                x, y, v, causal=config.causal, scale=1.0, memory_budget=config.memory_budget
+            ),
+        )
+        approx, approx_seconds = _timed(
+            device,
+            lambda: linear_attention(
+                phi_q, phi_k, v, causal=config.causal, chunk_size=config.chunk_size
+            ),
+        )
+        negative, small = approx.negative_rows, approx.small_rows
+        approx = approx.output
+    metrics = error_metrics(
+        x,
+        y,
+        v,
+        phi_q,
+        phi_k,
+        exact_out,
+        approx,
+        causal=config.causal,
+        memory_budget=config.memory_budget,
+        seed=config.seed,
+    )
+    keep = x.shape[-2] * y.shape[-2] <= MAX_KEPT_WEIGHTS
+    exact_w = approx_w = None
+    if keep:
+        from explorer.exact import exact_weights
+        from explorer.linear import approximate_weights
+
+        exact_w = exact_weights(x, y, causal=config.causal, scale=1.0).float().cpu().numpy()
+        approx_w = approximate_weights(phi_q, phi_k, causal=config.causal).float().cpu().numpy()
+
+    def to_numpy(t: torch.Tensor | None) -> np.ndarray | None:
+        return None if t is None else t.float().cpu().numpy()
+
+    return Comparison(
+        config=config,
+        inputs_name=inputs.name,
+        device=str(device),
+        feature_dim=phi_q.shape[-1],
+        exact_output=to_numpy(exact_out),
+        approx_output=to_numpy(approx),
+        metrics=metrics,
+        statistics=input_statistics(x, y, seed=config.data_seed),
+        timings=Timings(exact_seconds, feature_seconds + approx_seconds),
+        negative_rows=negative,
+        small_rows=small,
+        exact_weights=exact_w,
+        approx_weights=approx_w,
+        query_tokens=inputs.query_tokens,
+        key_tokens=inputs.key_tokens,
+    )

@@ -1,0 +1,77 @@
+"""Exact attention against torch's SDPA in float64, and analytic cases."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from explorer.exact import exact_weights, softmax_attention
+from tests.conftest import gaussian
+
+# float64 reference vs float64 SDPA: both are exact up to rounding of O(s) sums, ~1e-15.
+TOL = 1e-10
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("shape", [(2, 3, 17, 17), (1, 2, 9, 23), (3, 31, 8)])
+def test_equals_sdpa_float64(generator, causal, shape):
+    *batch, l, s = shape
+    q = gaussian(*batch, l, 8, generator=generator, scale=2.0)
+    k = gaussian(*batch, s, 8, generator=generator, scale=2.0)
+    v = gaussian(*batch, s, 5, generator=generator)
+    ours = softmax_attention(q, k, v, causal=causal)
+    ref = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    torch.testing.assert_close(ours, ref, atol=TOL, rtol=TOL)
+
+
+def test_custom_scale_and_broadcast_heads(generator):
+    q = gaussian(2, 4, 12, 6, generator=generator)
+    k = gaussian(1, 4, 10, 6, generator=generator)  # broadcast over batch
+    v = gaussian(1, 4, 10, 3, generator=generator)
+    ours = softmax_attention(q, k, v, scale=0.7)
+    ref = F.scaled_dot_product_attention(
+        q, k.expand(2, -1, -1, -1), v.expand(2, -1, -1, -1), scale=0.7
+    )
+    torch.testing.assert_close(ours, ref, atol=TOL, rtol=TOL)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_row_blocks_equal_one_block(generator, causal):
+    q = gaussian(2, 50, 4, generator=generator)
+    k = gaussian(2, 50, 4, generator=generator)
+    v = gaussian(2, 50, 3, generator=generator)
+    whole = softmax_attention(q, k, v, causal=causal)
+    tiny_budget = softmax_attention(q, k, v, causal=causal, memory_budget=1)  # one row a block
+    torch.testing.assert_close(tiny_budget, whole, atol=1e-14, rtol=0)
+
+
+def test_weights_rows_sum_to_one_and_mask(generator):
+    q = gaussian(3, 7, 4, generator=generator)
+    k = gaussian(3, 7, 4, generator=generator)
+    w = exact_weights(q, k, causal=True)
+    torch.testing.assert_close(w.sum(-1), torch.ones(3, 7, dtype=torch.float64))
+    assert torch.all(torch.triu(w, diagonal=1) == 0)
+
+
+def test_analytic_uniform_causal():
+    # Equal queries and keys give uniform attention: causal outputs of a one-hot first value are
+    # 1, 1/2, 1/3 (the google-research reference test).
+    q = torch.ones(1, 3, 4, dtype=torch.float64)
+    v = torch.tensor([[[1.0], [0.0], [0.0]]], dtype=torch.float64)
+    out = softmax_attention(q, q, v, causal=True)
+    torch.testing.assert_close(out.flatten(), torch.tensor([1, 1 / 2, 1 / 3], dtype=torch.float64))
+
+
+def test_shape_errors_name_the_shapes(generator):
+    q = gaussian(2, 5, 4, generator=generator)
+    with pytest.raises(ValueError, match="head dims differ"):
+        softmax_attention(
+            q, gaussian(2, 5, 3, generator=generator), gaussian(2, 5, 3, generator=generator)
+        )
+    with pytest.raises(ValueError, match="lengths differ"):
+        softmax_attention(q, q, gaussian(2, 6, 3, generator=generator))
+    with pytest.raises(ValueError, match="broadcast"):
+        softmax_attention(
+            q, gaussian(3, 5, 4, generator=generator), gaussian(3, 5, 3, generator=generator)
+        )
