@@ -20,10 +20,10 @@ from explorer.exact import DEFAULT_MEMORY_BUDGET, softmax_attention
 from explorer.feature_maps import get_feature_map, mean_pair_sq_sum
 from explorer.inputs import AttentionInputs, gaussian_inputs
 from explorer.linear import DEFAULT_CHUNK, linear_attention
+from explorer.maps import AttentionMaps, attention_maps
 from explorer.metrics import ErrorMetrics, error_metrics
 from explorer.projections import PROJECTIONS, draw_projection, seeded_generator
 
-MAX_KEPT_WEIGHTS = 1024 * 1024  # l·s up to which both attention matrices are returned
 PAIR_SAMPLE = 20_000  # sampled (i, j) pairs of |x_i + y_j|² kept for histograms
 
 
@@ -113,8 +113,7 @@ class Comparison:
     timings: Timings
     negative_rows: int  # rows with a negative normaliser (signed maps)
     small_rows: int  # rows with a normaliser ≈ 0: output set to 0
-    exact_weights: np.ndarray | None = field(default=None, repr=False)  # (n, l, s) if small
-    approx_weights: np.ndarray | None = field(default=None, repr=False)  # (n, l, s) if small
+    maps: AttentionMaps = field(repr=False)  # P and P̂, pooled to ≤ MAX_SIDE per axis
     query_tokens: tuple[str, ...] | None = None
     key_tokens: tuple[str, ...] | None = None
 
@@ -211,14 +210,9 @@ def compare(config: ExperimentConfig, inputs: AttentionInputs | None = None) -> 
         memory_budget=config.memory_budget,
         seed=config.seed,
     )
-    keep = x.shape[-2] * y.shape[-2] <= MAX_KEPT_WEIGHTS
-    exact_w = approx_w = None
-    if keep:
-        from explorer.exact import exact_weights
-        from explorer.linear import approximate_weights
-
-        exact_w = exact_weights(x, y, causal=config.causal, scale=1.0).float().cpu().numpy()
-        approx_w = approximate_weights(phi_q, phi_k, causal=config.causal).float().cpu().numpy()
+    maps = attention_maps(
+        x, y, phi_q, phi_k, causal=config.causal, memory_budget=config.memory_budget
+    )
 
     def to_numpy(t: torch.Tensor | None) -> np.ndarray | None:
         return None if t is None else t.float().cpu().numpy()
@@ -235,8 +229,7 @@ def compare(config: ExperimentConfig, inputs: AttentionInputs | None = None) -> 
         timings=Timings(exact_seconds, feature_seconds + approx_seconds),
         negative_rows=negative,
         small_rows=small,
-        exact_weights=exact_w,
-        approx_weights=approx_w,
+        maps=maps,
         query_tokens=inputs.query_tokens,
         key_tokens=inputs.key_tokens,
     )

@@ -39,7 +39,7 @@ def test_exact_output_equals_sdpa(causal):
         *(torch.as_tensor(t) for t in (data.q, data.k, data.v)), is_causal=causal
     )
     np.testing.assert_allclose(result.exact_output, ref.numpy(), atol=1e-6)  # float32 copy
-    assert result.exact_weights.shape == (2, 48, 48)
+    assert result.maps.exact.shape == (2, 48, 48)
 
 
 def test_error_falls_like_inverse_sqrt_m_when_norms_are_small():
@@ -88,7 +88,7 @@ def test_given_inputs_without_values_and_cross_attention():
     )
     result = compare(SMALL, inputs)
     assert result.exact_output is None and result.metrics.output_relative_error is None
-    assert result.exact_weights.shape == (1, 10, 14)
+    assert result.maps.exact.shape == (1, 10, 14)
     assert result.query_tokens == tuple("abcdefghij")
     with pytest.raises(ValueError, match="cannot be swept"):
         sweep(SMALL, {"seq_len": [8]}, inputs=inputs)
