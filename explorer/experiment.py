@@ -18,11 +18,12 @@ import torch
 from explorer.device import compute_dtype, resolve_device, resolve_dtype, synchronize
 from explorer.exact import DEFAULT_MEMORY_BUDGET, softmax_attention
 from explorer.feature_maps import get_feature_map, mean_pair_sq_sum
-from explorer.inputs import AttentionInputs, gaussian_inputs
+from explorer.inputs import AttentionInputs
 from explorer.linear import DEFAULT_CHUNK, linear_attention
 from explorer.maps import AttentionMaps, attention_maps
 from explorer.metrics import ErrorMetrics, error_metrics
 from explorer.projections import PROJECTIONS, draw_projection, seeded_generator
+from explorer.synthetic import SYNTHETIC_KINDS, structured_inputs
 
 PAIR_SAMPLE = 20_000  # sampled (i, j) pairs of |x_i + y_j|² kept for histograms
 
@@ -46,6 +47,10 @@ class ExperimentConfig:
     num_heads: int = 1  # h (synthetic)
     input_scale: float = 0.35  # σ of synthetic q, k: E|x|² = σ²√d ≈ 1 at d = 64 (moderate)
     data_seed: int = 0  # draws synthetic q, k, v
+    data_kind: str = "gaussian"  # gaussian | aligned | clustered | low_rank (explorer.synthetic)
+    alignment: float = 0.8  # aligned: how far each key leans to its query, in [0, 1]
+    num_clusters: int = 4  # clustered: number of token groups
+    rank: int = 4  # low_rank: directions that Q and K live in
     memory_budget: int = DEFAULT_MEMORY_BUDGET  # bytes of l×s blocks alive at once
     chunk_size: int = DEFAULT_CHUNK  # causal prefix-sum block length
 
@@ -80,6 +85,10 @@ class ExperimentConfig:
         ):
             raise ValueError(f"softmax_scale must be finite and > 0, got {self.softmax_scale}")
         resolve_dtype(self.dtype, torch.device("cpu"))  # name check; device checked on use
+        if self.data_kind not in SYNTHETIC_KINDS:
+            raise ValueError(
+                f"unknown data_kind {self.data_kind!r}: use one of {', '.join(SYNTHETIC_KINDS)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -144,8 +153,9 @@ def _timed(device: torch.device, fn):
 
 
 def synthetic_inputs(config: ExperimentConfig) -> AttentionInputs:
-    """The Gaussian inputs a config describes (drawn from ``data_seed``)."""
-    return gaussian_inputs(
+    """The synthetic inputs a config describes (drawn from ``data_seed``)."""
+    return structured_inputs(
+        config.data_kind,
         num_heads=config.num_heads,
         seq_len=config.seq_len,
         key_len=config.key_len,
@@ -153,26 +163,41 @@ def synthetic_inputs(config: ExperimentConfig) -> AttentionInputs:
         value_dim=config.value_dim,
         input_scale=config.input_scale,
         seed=config.data_seed,
+        alignment=config.alignment,
+        num_clusters=config.num_clusters,
+        rank=config.rank,
     )
 
 
-def compare(config: ExperimentConfig, inputs: AttentionInputs | None = None) -> Comparison:
-    """Exact vs approximate attention on ``inputs`` (or the config's synthetic ones)."""
-    inputs = synthetic_inputs(config) if inputs is None else inputs
+def scaled_tensors(
+    config: ExperimentConfig, inputs: AttentionInputs
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """x = q·√scale, y = k·√scale and v on the config's device, in its compute dtype.
+
+    Inputs are cast to the chosen dtype first (its rounding is part of the experiment), then
+    computed in float32 when that dtype is half precision. Shapes: (n, l, d), (n, s, d), (n, s, e).
+    """
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
     work = compute_dtype(dtype)
-    fmap = get_feature_map(config.feature_map)
     d = inputs.head_dim
     scale = (1.0 / math.sqrt(d)) if config.softmax_scale is None else config.softmax_scale
 
     def load(array: np.ndarray) -> torch.Tensor:
-        # Cast to the chosen dtype first (its rounding is part of the experiment), then compute.
         return torch.as_tensor(array).to(device=device, dtype=dtype).to(work)
 
     x = load(inputs.q) * math.sqrt(scale)  # (n, l, d)
     y = load(inputs.k) * math.sqrt(scale)  # (n, s, d)
     v = load(inputs.v) if inputs.v is not None else None  # (n, s, e)
+    return x, y, v
+
+
+def compare(config: ExperimentConfig, inputs: AttentionInputs | None = None) -> Comparison:
+    """Exact vs approximate attention on ``inputs`` (or the config's synthetic ones)."""
+    inputs = synthetic_inputs(config) if inputs is None else inputs
+    x, y, v = scaled_tensors(config, inputs)
+    device, work, d = x.device, x.dtype, inputs.head_dim
+    fmap = get_feature_map(config.feature_map)
     projection = None
     if fmap.uses_projection:
         w = draw_projection(

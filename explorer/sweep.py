@@ -16,17 +16,13 @@ from explorer.experiment import ExperimentConfig, compare, synthetic_inputs
 from explorer.inputs import AttentionInputs
 
 SWEEP_AXES = (
-    "feature_map",
-    "projection",
-    "num_features",
-    "input_scale",
-    "seq_len",
-    "head_dim",
-    "num_heads",
-    "causal",
-    "data_seed",
+    "feature_map", "projection", "num_features", "input_scale", "seq_len", "head_dim",
+    "num_heads", "causal", "data_seed", "data_kind", "alignment", "num_clusters", "rank",
 )
-DATA_AXES = ("input_scale", "seq_len", "head_dim", "num_heads", "data_seed")  # need synthetic
+DATA_AXES = (  # axes that change synthetic data (not allowed on given inputs)
+    "input_scale", "seq_len", "head_dim", "num_heads", "data_seed", "data_kind", "alignment",
+    "num_clusters", "rank",
+)
 METRIC_COLUMNS = (
     "output_relative_error",
     "uniform_baseline_error",
@@ -85,10 +81,7 @@ def sweep(
     for done, config in enumerate(configs, start=1):
         run_inputs = inputs
         if run_inputs is None:
-            key = tuple(getattr(config, name) for name in DATA_AXES) + (
-                config.key_len,
-                config.value_dim,
-            )
+            key = tuple(getattr(config, name) for name in (*DATA_AXES, "key_len", "value_dim"))
             if key not in data:
                 if len(data) >= 4:  # bound memory: few data sets alive at once
                     data.clear()
