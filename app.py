@@ -1,19 +1,29 @@
-"""Attention Approximation Explorer: the Streamlit entry point (``streamlit run app.py``)."""
+"""Attention Approximation Explorer: the Streamlit entry point (``streamlit run app.py``).
+
+The shared sidebar lives here, so its widgets keep their state across pages; the page scripts
+sit in ``pages/`` and are listed explicitly with ``st.Page`` (``st.navigation`` then ignores the
+folder's legacy auto-discovery).
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from explorer.experiment import ExperimentConfig, compare
+from explorer import ui
 
-st.set_page_config(page_title="Attention Approximation Explorer", layout="wide")
-st.title("Attention Approximation Explorer")
-st.write(
-    "Softmax attention costs O(L²). Performers replace exp(q·k/√d) by φ(q)·φ(k) with m random "
-    "features: linear in L, but approximate. This tool measures how approximate."
+st.set_page_config(
+    page_title="Attention Approximation Explorer",
+    page_icon=":material/blur_on:",
+    layout="wide",
 )
-result = compare(ExperimentConfig(seq_len=256, num_features=256))
-metrics = result.metrics
-left, right = st.columns(2)
-left.metric("Output relative error (FAVOR+, m = 256)", f"{metrics.output_relative_error:.3f}")
-right.metric("Uniform-attention baseline", f"{metrics.uniform_baseline_error:.3f}")
+PAGES = [
+    st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
+    st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
+    st.Page("pages/attention_maps.py", title="Attention maps", icon=":material/grid_on:"),
+    st.Page(
+        "pages/error_distributions.py", title="Error distributions", icon=":material/bar_chart:"
+    ),
+]
+navigation = st.navigation(PAGES)
+ui.sidebar()
+navigation.run()

@@ -1,0 +1,105 @@
+"""Attention maps: exact vs approximate, head by head, and one query's distribution."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import ui
+from explorer.charts.maps import attention_heatmaps, head_grid, query_distribution
+
+st.title("Attention maps")
+st.markdown(
+    "Left: the exact softmax attention P. Middle: the matrix the random features imply, "
+    "P̂ = D⁻¹φ(Q)φ(K)ᵀ, on the **same colour scale**. Right: their difference on a diverging "
+    "scale (red: too much attention, blue: too little). Trigonometric features can give "
+    "**negative** weights, drawn in their own blue band."
+)
+settings = ui.settings()
+with ui.errors_as_messages():
+    data = ui.current_data(settings)
+    result = ui.comparison(settings, data)
+
+maps = result.maps
+num_heads = maps.exact.shape[0]
+head = 0
+if num_heads > 1:
+    head = st.slider("Head", 0, num_heads - 1, 0, key="maps_head")
+label = head if settings.head is None else settings.head
+fig = attention_heatmaps(
+    maps,
+    head,
+    query_tokens=result.query_tokens,
+    key_tokens=result.key_tokens,
+    title=f"{data.description}: head {label}",
+)
+ui.chart(fig, "maps_main")
+rows, cols = np.indices(maps.exact[head].shape)
+table = pd.DataFrame(
+    {
+        "query": rows.ravel(),
+        "key": cols.ravel(),
+        "exact": maps.exact[head].ravel(),
+        "approx": maps.approx[head].ravel(),
+    }
+)
+ui.downloads(fig, table, "attention_map")
+
+st.subheader("One query")
+st.caption(
+    "Pick a query row: bars are its exact attention over the keys, the line the "
+    "approximation. Where the line misses the tall bars, the approximation blurs focus."
+)
+length = maps.exact.shape[1]
+tokens = result.query_tokens if maps.pool == (1, 1) else None
+query = st.select_slider(
+    "Query",
+    list(range(length)),
+    value=min(length - 1, length // 2),
+    key="maps_query",
+    format_func=(lambda i: f"{i}: {tokens[i]}") if tokens else str,
+)
+key_tokens = result.key_tokens if maps.pool == (1, 1) else None
+st.plotly_chart(
+    query_distribution(
+        maps.exact[head, query],
+        maps.approx[head, query],
+        key_tokens=key_tokens,
+        query_label=str(query),
+    ),
+    key="maps_query_chart",
+    width="stretch",
+)
+if maps.pool != (1, 1):
+    st.caption(f"Rows and keys are averaged in blocks of {maps.pool[0]}×{maps.pool[1]} here.")
+
+st.subheader("Every head at a glance")
+kind = (
+    st.segmented_control(
+        "Show", ["approximate", "difference", "exact"], default="difference", key="maps_grid_kind"
+    )
+    or "difference"
+)
+everything = replace(settings, head=None)
+with ui.errors_as_messages():
+    layers = range(data.num_layers) if data.num_layers <= 12 else [settings.layer]
+    stacks, names = [], []
+    for layer in layers:
+        layer_data = ui.current_data(everything, layer=layer)
+        layer_maps = ui.comparison(everything, layer_data).maps
+        pick = {
+            "approximate": layer_maps.approx,
+            "exact": layer_maps.exact,
+            "difference": layer_maps.approx - layer_maps.exact,
+        }[kind]
+        stacks.append(pick)
+        names.append(f"layer {layer}" if data.num_layers > 1 else "")
+grid = head_grid(stacks, row_names=names, kind=kind)
+ui.chart(grid, "maps_grid")
+st.caption(
+    "Rows are layers, columns heads. A real model's heads differ a lot: some attend "
+    "broadly (easy to approximate), some sharply (hard)."
+)

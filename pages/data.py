@@ -1,0 +1,68 @@
+"""Data: what the inputs are, and the norms that predict how hard they are to approximate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import ui
+from explorer.charts.errors import norm_histograms
+from explorer.theory import relative_mse
+
+st.title("Data")
+st.markdown(
+    "Choose the source in the sidebar: the **built-in real model** (Q/K/V of all-MiniLM-L6-v2 on "
+    "a few sentences), **synthetic** Gaussian inputs, or **your own upload** "
+    "(`.safetensors` recommended; `.npy`, `.npz`, `.pt` accepted as data only, never code)."
+)
+settings = ui.settings()
+with ui.errors_as_messages():
+    data = ui.current_data(settings)
+    result = ui.comparison(settings, data)
+
+st.subheader("What was understood")
+st.text(data.description)
+if data.inputs is not None:
+    inputs = data.inputs
+    rows = [
+        {"tensor": "q", "shape (h, l, d)": str(inputs.q.shape), "dtype": str(inputs.q.dtype)},
+        {"tensor": "k", "shape (h, l, d)": str(inputs.k.shape), "dtype": str(inputs.k.dtype)},
+        {
+            "tensor": "v",
+            "shape (h, l, d)": "missing: output errors need V"
+            if inputs.v is None
+            else str(inputs.v.shape),
+            "dtype": "" if inputs.v is None else str(inputs.v.dtype),
+        },
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    if inputs.query_tokens:
+        st.caption("Tokens (used as axis labels of the attention maps):")
+        st.text(" ".join(inputs.query_tokens))
+    if inputs.v is None:
+        st.info("No V was given: the tool compares attention weights only. Output errors need V.")
+
+stats = result.statistics
+rho = float(stats.mean_pair_sq_sum.mean())
+m = settings.config.num_features
+predicted = float(np.sqrt(relative_mse("positive", sq_sum=rho, num_features=m)))
+st.subheader("The numbers that predict the error")
+st.markdown(
+    f"With x = q·d^(-1/4) and y = k·d^(-1/4), the softmax kernel is exp(x·y). Positive random "
+    f"features estimate it with relative variance **(e^(|x+y|²) − 1)/m** (Performer, Lemma 2). "
+    f"Here the mean |x+y|² is **{rho:.3g}**, so at m = {m} one kernel value has a predicted "
+    f"relative error of about **{predicted:.3g}**."
+)
+regime = (
+    "easy: errors fall like m^(-1/2)"
+    if rho < 1
+    else "moderate: errors fall slower than m^(-1/2)"
+    if rho < 4
+    else "hard: heavy-tailed estimates, errors may sit at the uniform-attention baseline"
+)
+st.caption(f"Predicted regime: {regime}. Real models typically have mean |x+y|² of 9–20.")
+fig = norm_histograms(stats.x_sq_norms, stats.pair_sq_sum_sample)
+ui.chart(fig, "data_norms")
+table = pd.DataFrame({"pair_sq_sum": stats.pair_sq_sum_sample})
+ui.downloads(fig, table, "input_norms")

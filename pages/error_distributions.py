@@ -1,0 +1,105 @@
+"""Error distributions: per entry, per row, and across redraws of the random features."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from explorer import ui
+from explorer.charts.errors import ecdf, error_histogram, seed_spread
+from explorer.feature_maps import FEATURE_MAPS
+
+st.title("Error distributions")
+st.markdown(
+    "One number hides a lot. These charts show **where** the approximation errs: in which "
+    "entries of the attention matrix, in which query rows, and how much the error changes when "
+    "the random features are **redrawn** (a new seed). The dashed line is always the "
+    "uniform-attention baseline: an approximation above it has learnt nothing."
+)
+settings = ui.settings()
+with ui.errors_as_messages():
+    data = ui.current_data(settings)
+    result = ui.comparison(settings, data)
+m = result.metrics
+
+st.subheader("Entries of the attention matrix")
+left, right = st.columns(2)
+with left:
+    fig = error_histogram(
+        m.entry_error_sample, title="P̂ − P, sampled entries", x_title="P̂_ij − P_ij", log_y=True
+    )
+    ui.chart(fig, "err_entries")
+with right:
+    fig_cdf = ecdf(
+        m.entry_error_sample,
+        title="How many entries are within a tolerance",
+        x_title="|P̂_ij − P_ij|",
+    )
+    ui.chart(fig_cdf, "err_ecdf")
+st.caption(
+    f"Max |P̂ − P| = {ui.fmt(m.max_abs_error)}. Relative per-entry errors are not "
+    "shown: they explode on tiny weights and say little about the output."
+)
+
+st.subheader("Query rows")
+left, right = st.columns(2)
+with left:
+    fig_tv = error_histogram(
+        m.row_tv,
+        title="Total variation per query row",
+        x_title="½ Σ_j |P̂_ij − P_ij|",
+        baseline=m.uniform_row_tv_mean,
+    )
+    ui.chart(fig_tv, "err_tv")
+with right:
+    fig_kl = error_histogram(
+        m.row_kl,
+        title="KL(P_i ‖ P̂_i) per query row",
+        x_title="KL (nats)",
+        baseline=m.uniform_row_kl_mean,
+    )
+    ui.chart(fig_kl, "err_kl")
+if m.kl_undefined_rows:
+    st.caption(
+        f"{m.kl_undefined_rows} rows have KL = ∞: their approximate weights are ≤ 0 "
+        "where the exact ones are positive (signed trigonometric features)."
+    )
+rows = pd.DataFrame({"row_tv": m.row_tv.ravel(), "row_kl": m.row_kl.ravel()})
+ui.downloads(fig_tv, rows, "row_errors")
+
+st.subheader("Across redraws of the features")
+st.caption(
+    "Each point is one seed: the same data, freshly drawn random features. The spread "
+    "is what a Performer layer's output would vary by between redraws. The × is the "
+    "closed-form (delta-method) prediction for positive features, where it is valid."
+)
+c1, c2 = st.columns([3, 1])
+maps = c1.multiselect(
+    "Feature maps",
+    list(FEATURE_MAPS),
+    default=["positive", "trig", "hyperbolic", "oprf"],
+    format_func=lambda n: FEATURE_MAPS[n].label,
+    key="err_maps",
+)
+seeds = c2.slider("Seeds", 2, 32, 8, key="err_seeds")
+if not maps:
+    st.info("Choose at least one feature map.")
+    st.stop()
+metric = (
+    "output_relative_error" if m.output_relative_error is not None else ("weights_relative_error")
+)
+with ui.errors_as_messages():
+    table = ui.sweep_table(settings, data, {"feature_map": maps}, range(seeds))
+    predicted = {}
+    if "positive" in maps and metric == "output_relative_error":
+        guess = ui.prediction(settings, data)
+        if guess is not None and guess.valid and settings.config.projection == "iid":
+            predicted["positive"] = guess.predicted_relative_error
+        elif guess is not None and not guess.valid:
+            st.caption(
+                "The delta-method prediction is not shown: the normaliser's relative "
+                "variance is too large here, where the first-order formula over-predicts."
+            )
+fig_seeds = seed_spread(table, metric=metric, predicted=predicted)
+ui.chart(fig_seeds, "err_seeds_chart")
+ui.downloads(fig_seeds, table, "seed_spread")
