@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, fields
@@ -15,11 +16,20 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.cli_data import (
+    add_capture,
+    add_inspect,
+    add_selection,
+    file_inputs,
+    run_capture,
+    run_inspect,
+)
 from explorer.errors import ExplorerError
 from explorer.experiment import Comparison, ExperimentConfig, compare
 from explorer.feature_maps import FEATURE_MAPS
 from explorer.inputs import AttentionInputs
 from explorer.projections import PROJECTIONS
+from explorer.synthetic import SYNTHETIC_KINDS
 
 EXIT_USAGE = 2
 
@@ -75,10 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmp = sub.add_parser("compare", help="exact vs approximate attention on one input")
     source = cmp.add_mutually_exclusive_group(required=True)
-    source.add_argument("--synthetic", action="store_true", help="Gaussian q, k ~ N(0, σ²)")
-    source.add_argument("--q", type=Path, help="queries (.npy): (l, d) or (h, l, d)")
-    cmp.add_argument("--k", type=Path, help="keys (.npy): (s, d) or (h, s, d)")
-    cmp.add_argument("--v", type=Path, help="values (.npy): (s, e) or (h, s, e); optional")
+    source.add_argument("--synthetic", action="store_true", help="synthetic q, k (see --data)")
+    source.add_argument(
+        "--input", type=Path, help="one file with q, k (and v): .safetensors, .npz or .pt"
+    )
+    source.add_argument("--q", type=Path, help="queries, one tensor (.npy, .safetensors, ...)")
+    cmp.add_argument("--k", type=Path, help="keys, one tensor; needed with --q")
+    cmp.add_argument("--v", type=Path, help="values, one tensor; optional")
+    add_selection(cmp)
+    cmp.add_argument(
+        "--data", default="gaussian", choices=list(SYNTHETIC_KINDS), help="synthetic generator"
+    )
     cmp.add_argument("--seq-len", type=int, default=256)
     cmp.add_argument("--head-dim", type=int, default=64)
     cmp.add_argument("--heads", type=int, default=1)
@@ -103,29 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(swp)
     swp.add_argument("--out", type=Path, help="CSV path (default: stdout)")
     swp.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_inspect(sub)
+    add_capture(sub)
     return parser
-
-
-def _load_npy(path: Path, label: str) -> np.ndarray:
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise ExplorerError(f"cannot read {label} from {path}: {error}") from None
-    if array.ndim == 2:
-        array = array[None]  # (l, d) → (1, l, d)
-    if not np.issubdtype(array.dtype, np.floating):
-        array = array.astype(np.float64)
-    return array
 
 
 def _inputs(args: argparse.Namespace) -> AttentionInputs | None:
     if args.synthetic:
         return None
-    if args.k is None:
-        raise UsageError("--q needs --k (and optionally --v)")
-    q, k = _load_npy(args.q, "q"), _load_npy(args.k, "k")
-    v = _load_npy(args.v, "v") if args.v is not None else None
-    return AttentionInputs(q, k, v, name=args.q.name)
+    if args.q is None and (args.k is not None or args.v is not None):
+        raise UsageError("--k/--v go with --q")
+    return file_inputs(args)
 
 
 def _summary(result: Comparison) -> dict:
@@ -170,6 +175,7 @@ def run_compare(args: argparse.Namespace) -> int:
         num_heads=args.heads,
         input_scale=args.scale,
         data_seed=args.data_seed,
+        data_kind=args.data,
     )
     result = compare(config, inputs)
     summary = _summary(result)
@@ -224,13 +230,20 @@ def run_sweep(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        if args.command == "compare":
-            return run_compare(args)
-        return run_sweep(args)
+        commands = {
+            "compare": run_compare,
+            "sweep": run_sweep,
+            "inspect": run_inspect,
+            "capture": run_capture,
+        }
+        return commands[args.command](args)
     except (UsageError, ValueError) as error:  # ExplorerError is a ValueError
         message = " ".join(str(error).split())
         print(f"explorer: error: {message}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # output piped into `head` and closed early: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except MemoryError:
         print(
             "explorer: error: out of memory: lower --seq-len, --heads or --num-features",

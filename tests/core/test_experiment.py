@@ -120,3 +120,14 @@ def test_core_never_imports_streamlit():
     code = "import sys, explorer, explorer.cli, explorer.sweep; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_temperature_sweep_on_given_inputs():
+    # softmax_scale changes no data, so it can be swept on uploads: a larger scale sharpens
+    # attention (the uniform baseline moves away from exact) and makes features harder.
+    g = np.random.default_rng(1)
+    inputs = AttentionInputs(g.normal(size=(1, 32, 8)), g.normal(size=(1, 32, 8)),
+                             g.normal(size=(1, 32, 4)))
+    table = sweep(SMALL, {"softmax_scale": [0.05, 0.35, 1.0]}, inputs=inputs)
+    baseline = table.set_index("softmax_scale").uniform_baseline_error
+    assert baseline[0.05] < baseline[0.35] < baseline[1.0]

@@ -1,0 +1,27 @@
+"""The Streamlit layer of the core (the only part of ``explorer`` that imports streamlit).
+
+Pages stay thin: ``settings = ui.settings()`` (read from the sidebar widgets app.py created),
+``data = ui.current_data(settings)`` and ``ui.comparison(settings, data)`` → figures from
+``explorer.charts``. Cache keys are frozen configs plus a content digest of the inputs
+(Streamlit samples large arrays when hashing, so arrays are never hashed themselves).
+"""
+
+from explorer.ui.compute import comparison, prediction, sweep_table
+from explorer.ui.data import Data, current_data
+from explorer.ui.sidebar import Settings, settings, sidebar
+from explorer.ui.widgets import chart, downloads, errors_as_messages, fmt
+
+__all__ = [
+    "Data",
+    "Settings",
+    "chart",
+    "comparison",
+    "current_data",
+    "downloads",
+    "errors_as_messages",
+    "fmt",
+    "prediction",
+    "settings",
+    "sidebar",
+    "sweep_table",
+]

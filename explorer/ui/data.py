@@ -1,0 +1,125 @@
+"""The inputs a page works on: the shipped sample, synthetic draws, or the user's upload."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+
+import streamlit as st
+
+from explorer.capture import load_sample
+from explorer.errors import ExplorerError
+from explorer.experiment import synthetic_inputs
+from explorer.inputs import AttentionInputs
+from explorer.ui.sidebar import Settings
+
+
+@dataclass(frozen=True, eq=False)
+class Data:
+    """The inputs a page works on, with a digest that keys every cache."""
+
+    inputs: AttentionInputs | None  # None: synthetic, drawn from the config
+    key: str  # content digest or a description of the synthetic draw
+    description: str
+    num_layers: int = 1
+    layout: str = ""
+
+
+@st.cache_resource
+def _sample():
+    return load_sample()
+
+
+@st.cache_data(max_entries=8, show_spinner="Running the model on your text…", scope="session")
+def _capture(text: str):
+    from explorer.capture import capture_qkv
+
+    return capture_qkv(text)
+
+
+def _select_head(inputs: AttentionInputs, head: int | None) -> AttentionInputs:
+    if head is None:
+        return inputs
+    if not 0 <= head < inputs.num_heads:
+        raise ExplorerError(f"head {head} does not exist: the data has {inputs.num_heads} heads")
+    v = None if inputs.v is None else inputs.v[head : head + 1]
+    return replace(
+        inputs,
+        q=inputs.q[head : head + 1],
+        k=inputs.k[head : head + 1],
+        v=v,
+        name=f"{inputs.name}, head {head}",
+    )
+
+
+def uploaded_files() -> list[tuple[str, bytes]]:
+    files = st.session_state.get("upload") or []
+    return [(f.name, f.getvalue()) for f in files]
+
+
+def _digest(files: list[tuple[str, bytes]]) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for name, data in files:
+        h.update(name.encode() + b"\0" + hashlib.blake2b(data).digest())
+    return h.hexdigest()
+
+
+@st.cache_data(max_entries=16, show_spinner="Checking the upload…", scope="session")
+def _load_upload(digest: str, layer: int, _files: list[tuple[str, bytes]]):
+    from explorer.upload_inputs import load_inputs
+
+    return load_inputs(_files, layer=layer)
+
+
+def current_data(s: Settings, *, layer: int | None = None) -> Data:
+    """The inputs the sidebar selected (``layer`` overrides the sidebar's, for grids)."""
+    layer = s.layer if layer is None else layer
+    if s.source == "synthetic":
+        c = s.config
+        # All heads: compare() draws the data itself; one head: slice it here.
+        inputs = None if s.head is None else _select_head(synthetic_inputs(c), s.head)
+        return Data(
+            inputs,
+            f"synthetic:{c.seq_len}:{c.head_dim}:{c.num_heads}:{c.input_scale}:"
+            f"{c.data_seed}:{s.head}",
+            f"Gaussian q, k ~ N(0, {c.input_scale:g}²), L = {c.seq_len}, d = {c.head_dim}, "
+            f"{c.num_heads} head(s)",
+        )
+    if s.source == "text":
+        text = str(st.session_state.get("text") or "").strip()
+        capture = _capture(text)
+        inputs = _select_head(capture.layer(layer), s.head)
+        digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+        return Data(
+            inputs,
+            f"text:{digest}:{layer}:{s.head}",
+            f"all-MiniLM-L6-v2 on your text, layer {layer}: {len(capture.tokens)} tokens",
+            num_layers=capture.num_layers,
+            layout="layers h l d",
+        )
+    if s.source == "sample":
+        sample = _sample()
+        inputs = _select_head(sample.layer(layer), s.head)
+        return Data(
+            inputs,
+            f"sample:{layer}:{s.head}",
+            f"all-MiniLM-L6-v2, layer {layer}: {len(sample.tokens)} tokens",
+            num_layers=sample.num_layers,
+            layout="layers h l d",
+        )
+    files = uploaded_files()
+    if not files:
+        raise ExplorerError(
+            "upload a .safetensors (or .npy/.npz/.pt) file with q, k and "
+            "optionally v in the sidebar, or pick another source"
+        )
+    digest = _digest(files)
+    loaded = _load_upload(digest, layer, files)
+    first_axis = loaded.source_shapes["q"][0] if loaded.layer is not None else 1
+    return Data(
+        _select_head(loaded.inputs, s.head),
+        f"upload:{digest}:{layer}:{s.head}",
+        loaded.summary(),
+        num_layers=first_axis,
+        layout=loaded.layout,
+    )

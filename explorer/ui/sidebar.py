@@ -1,0 +1,162 @@
+"""The shared sidebar: widgets bound to the URL, read back as a frozen Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from explorer.device import available_devices
+from explorer.experiment import ExperimentConfig
+from explorer.feature_maps import FEATURE_MAPS
+from explorer.projections import PROJECTION_LABELS, PROJECTIONS
+from explorer.synthetic import SYNTHETIC_KINDS, SYNTHETIC_LABELS
+
+SOURCES = {
+    "sample": "Real model: all-MiniLM-L6-v2",
+    "text": "Your text through all-MiniLM-L6-v2 (live capture)",
+    "synthetic": "Synthetic Gaussian",
+    "upload": "Upload Q/K/V",
+}
+DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
+UPLOAD_TYPES = ["safetensors", "npy", "npz", "pt", "pth"]
+SEQ_LENS = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
+FEATURE_COUNTS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the sidebar selected: the data, a layer/head slice and the experiment config."""
+
+    source: str
+    layer: int
+    head: int | None  # None: all heads
+    config: ExperimentConfig
+
+
+def sidebar() -> None:
+    """Create the shared widgets (call once, in app.py, so state survives page switches)."""
+    bar = st.sidebar
+    bar.header("Data")
+    # Bound selectboxes keep plain option names: the URL stores the shown text (?fm=trig).
+    source = bar.selectbox("Source", list(SOURCES), key="src", bind="query-params")
+    bar.caption(SOURCES[source])
+    if source in ("sample", "text"):
+        if source == "text":
+            bar.text_area(
+                "Text",
+                DEFAULT_TEXT,
+                key="text",
+                max_chars=2000,
+                help="Run through the model on this server; needs the optional "
+                "model packages (requirements-model.txt).",
+            )
+        bar.slider("Layer", 0, 5, 0, key="layer", bind="query-params")
+    elif source == "synthetic":
+        bar.select_slider("Sequence length L", SEQ_LENS, 256, key="L", bind="query-params")
+        bar.selectbox("Head dim d", [8, 16, 32, 64, 128], index=3, key="d", bind="query-params")
+        bar.slider(
+            "Input scale σ",
+            0.05,
+            1.5,
+            0.35,
+            0.05,
+            key="sigma",
+            bind="query-params",
+            help="q, k entries ~ N(0, σ²): larger σ means peakier attention and a larger "
+            "|x + y|², the quantity that makes random features fail.",
+        )
+        kind = bar.selectbox("Generator", SYNTHETIC_KINDS, key="kind", bind="query-params")
+        bar.caption(SYNTHETIC_LABELS[kind])
+        if kind == "aligned":
+            bar.slider("Alignment a", 0.0, 1.0, 0.8, 0.05, key="align", bind="query-params")
+        elif kind == "clustered":
+            bar.slider("Clusters", 1, 16, 4, key="clusters", bind="query-params")
+        elif kind == "low_rank":
+            bar.slider("Rank", 1, 32, 4, key="rank", bind="query-params")
+        bar.number_input("Data seed", 0, 2**31 - 1, 0, key="data_seed", bind="query-params")
+    else:
+        bar.file_uploader(
+            "Q/K/V file(s)",
+            type=UPLOAD_TYPES,
+            accept_multiple_files=True,
+            key="upload",
+            help=".safetensors recommended; .npy/.npz without "
+            "pickles; .pt/.pth tensors only. One file with q, k (v), or one each.",
+        )
+        bar.number_input("Layer / batch index", 0, 4095, 0, key="layer")
+    heads = {"sample": 12, "text": 12, "synthetic": 1, "upload": 64}[source]
+    if source == "synthetic":
+        heads = bar.slider("Heads", 1, 8, 1, key="H", bind="query-params")
+    bar.selectbox(
+        "Head",
+        ["all", *range(heads)],
+        key="head",
+        bind="query-params",
+        help="Compare one head, or all heads of the layer at once.",
+    )
+    bar.header("Approximation")
+    name = bar.selectbox("Feature map", list(FEATURE_MAPS), key="fm", bind="query-params")
+    fmap = FEATURE_MAPS[name]
+    kind = "unbiased estimator of softmax" if fmap.kernel == "unbiased" else "substitute kernel"
+    bar.caption(f"{fmap.label}: {kind}")
+    bar.select_slider("Random features m", FEATURE_COUNTS, 256, key="m", bind="query-params")
+    projection = bar.selectbox("Projection", PROJECTIONS, index=1, key="proj", bind="query-params")
+    bar.caption(PROJECTION_LABELS[projection])
+    bar.number_input(
+        "Feature seed",
+        0,
+        2**31 - 1,
+        0,
+        key="seed",
+        bind="query-params",
+        help="Redraw the random features: the error changes, the data does not.",
+    )
+    bar.toggle("Causal mask", False, key="causal", bind="query-params")
+    with bar.expander("Device and precision"):
+        st.selectbox("Device", ["auto", *available_devices()], key="device", bind="query-params")
+        st.selectbox(
+            "Input dtype",
+            ["float32", "float64", "bfloat16", "float16"],
+            key="dtype",
+            bind="query-params",
+            help="Half types are computed with float32 sums.",
+        )
+
+
+def settings() -> Settings:
+    """The current sidebar choices as a frozen Settings (validated by ExperimentConfig).
+
+    The sidebar is built by app.py. Streamlit runs a page script on its own only in the very
+    first run of a server process that finds a legacy ``pages/`` folder (before app.py's
+    ``st.navigation`` switches that off), e.g. for a deep link; the page then builds the
+    sidebar itself, so it still shows the whole app.
+    """
+    if "src" not in st.session_state:
+        sidebar()
+    state = st.session_state
+    head = state.get("head", "all")
+    config = ExperimentConfig(
+        feature_map=state.get("fm", "positive"),
+        num_features=int(state.get("m", 256)),
+        projection=state.get("proj", "orthogonal"),
+        seed=int(state.get("seed", 0)),
+        causal=bool(state.get("causal", False)),
+        device=state.get("device", "auto"),
+        dtype=state.get("dtype", "float32"),
+        seq_len=int(state.get("L", 256)),
+        head_dim=int(state.get("d", 64)),
+        input_scale=float(state.get("sigma", 0.35)),
+        data_seed=int(state.get("data_seed", 0)),
+        data_kind=state.get("kind", "gaussian") if state.get("src") == "synthetic" else "gaussian",
+        alignment=float(state.get("align", 0.8)),
+        num_clusters=int(state.get("clusters", 4)),
+        rank=int(state.get("rank", 4)),
+        num_heads=int(state.get("H", 1)) if state.get("src") == "synthetic" else 1,
+    )
+    return Settings(
+        source=state.get("src", "sample"),
+        layer=int(state.get("layer", 0)),
+        head=None if head == "all" else int(head),
+        config=config,
+    )

@@ -1,0 +1,69 @@
+"""Small display helpers shared by the pages: errors as messages, charts, downloads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from explorer.errors import ExplorerError
+
+
+@contextmanager
+def errors_as_messages() -> Iterator[None]:
+    """Show bad input as a message, not a traceback; the rest of the page keeps running."""
+    try:
+        yield
+    except ExplorerError as error:
+        st.error(str(error), icon=":material/error:")
+        st.stop()
+    except ValueError as error:  # invalid settings from the core's validation
+        st.error(f"These settings cannot run: {error}", icon=":material/error:")
+        st.stop()
+    except MemoryError:
+        st.error("Out of memory: lower L, m or the number of heads.", icon=":material/error:")
+        st.stop()
+
+
+def downloads(fig: go.Figure, table: pd.DataFrame, name: str) -> None:
+    """CSV of the shown data and a self-contained HTML of the figure (built on click)."""
+    left, right = st.columns(2)
+    left.download_button(
+        "Data (CSV)",
+        table.to_csv(index=False),
+        f"{name}.csv",
+        "text/csv",
+        key=f"csv_{name}",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+    right.download_button(
+        "Figure (HTML)",
+        lambda: fig.to_html(include_plotlyjs=True),
+        f"{name}.html",
+        "text/html",
+        key=f"html_{name}",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+
+
+def chart(fig: go.Figure, key: str) -> None:
+    st.plotly_chart(
+        fig,
+        key=key,
+        width="stretch",
+        config={"toImageButtonOptions": {"format": "png", "scale": 2}},
+    )
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    """A number for a metric, or an explanation instead of NaN/None."""
+    if value is None:
+        return "needs V"
+    if value != value or value in (float("inf"), float("-inf")):
+        return "undefined"
+    return f"{value:.{digits}g}"
