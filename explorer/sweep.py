@@ -7,11 +7,13 @@ One row per run, with the varied settings and the scalar metrics, ready for plot
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
 
 import pandas as pd
 
+from explorer.errors import BudgetError
 from explorer.experiment import ExperimentConfig, compare, synthetic_inputs
 from explorer.inputs import AttentionInputs
 
@@ -69,8 +71,12 @@ def sweep(
     seeds: Sequence[int] = (0,),
     inputs: AttentionInputs | None = None,
     progress: Progress | None = None,
+    timeout_s: float | None = None,
 ) -> pd.DataFrame:
-    """Run ``compare`` for each configuration; ``progress(done, total, config)`` after each."""
+    """Run ``compare`` for each configuration; ``progress(done, total, config)`` after each.
+
+    With ``timeout_s`` the sweep stops with a BudgetError once it has run that long.
+    """
     if inputs is not None and set(axes) & set(DATA_AXES):
         raise ValueError(
             f"axes {', '.join(sorted(set(axes) & set(DATA_AXES)))} change synthetic data and "
@@ -79,7 +85,13 @@ def sweep(
     configs = sweep_configs(base, axes, seeds)
     data: dict[tuple, AttentionInputs] = {}
     rows = []
+    start = time.monotonic()
     for done, config in enumerate(configs, start=1):
+        if done > 1 and timeout_s is not None and time.monotonic() - start > timeout_s:
+            raise BudgetError(
+                f"the sweep stopped after {done - 1} of {len(configs)} runs: it passed its "
+                f"{timeout_s:g} s limit (EXPLORER_SWEEP_TIMEOUT_S); use fewer values or seeds"
+            )
         run_inputs = inputs
         if run_inputs is None:
             key = tuple(getattr(config, name) for name in (*DATA_AXES, "key_len", "value_dim"))

@@ -1,30 +1,93 @@
-"""Cached core calls: keyed by frozen configs and input digests, never by arrays."""
+"""Cached core calls, within the request budget and a server-wide limit on heavy work.
+
+Cache keys are frozen configs and input digests, never arrays. Every call checks the budget
+(``explorer.budget``) before allocating, then takes one of ``EXPLORER_MAX_CONCURRENT`` compute
+slots shared by all sessions (a semaphore held in ``st.cache_resource``), showing "waiting for
+a free slot" while the server is busy.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 import pandas as pd
 import streamlit as st
+import torch
 
+from explorer.budget import Budget
+from explorer.errors import BudgetError
 from explorer.experiment import Comparison, ExperimentConfig, compare
 from explorer.inputs import AttentionInputs
-from explorer.sweep import sweep
+from explorer.sweep import sweep, sweep_configs
 from explorer.ui.data import Data
 from explorer.ui.sidebar import Settings
 
 
-@st.cache_data(max_entries=64, show_spinner="Computing exact and approximate attention…")
+@st.cache_resource
+def runtime() -> tuple[Budget, threading.BoundedSemaphore]:
+    """The deployment's budget and the compute slots shared by every session."""
+    budget = Budget.from_env()
+    if budget.torch_threads:
+        torch.set_num_threads(budget.torch_threads)
+    return budget, threading.BoundedSemaphore(budget.max_concurrent)
+
+
+@contextmanager
+def compute_slot() -> Iterator[None]:
+    """Hold one compute slot; wait (with a status) while all are busy."""
+    budget, slots = runtime()
+    if not slots.acquire(blocking=False):
+        with st.status("Waiting for a free compute slot (the server is busy)…") as status:
+            if not slots.acquire(timeout=budget.sweep_timeout_s):
+                status.update(label="No compute slot came free", state="error")
+                raise BudgetError("the server stayed busy: try again in a minute")
+            status.update(label="Got a compute slot", state="complete")
+    try:
+        yield
+    finally:
+        slots.release()
+
+
+def _check(config: ExperimentConfig, data: Data) -> None:
+    budget, _ = runtime()
+    if data.inputs is None:  # synthetic: sizes from the config
+        c = config
+        heads, l, s, d = c.num_heads, c.seq_len, c.key_len or c.seq_len, c.head_dim
+        e = c.value_dim or d
+    else:
+        q, k, v = data.inputs.q, data.inputs.k, data.inputs.v
+        heads, l, s, d = q.shape[0], q.shape[1], k.shape[1], q.shape[2]
+        e = 0 if v is None else v.shape[2]
+    budget.check_comparison(
+        heads=heads,
+        seq_len=l,
+        key_len=s,
+        head_dim=d,
+        value_dim=e,
+        feature_map=config.feature_map,
+        num_features=config.num_features,
+    )
+
+
+@st.cache_data(
+    max_entries=64, max_size="512MB", show_spinner="Computing exact and approximate attention…"
+)
 def _compare(config: ExperimentConfig, key: str, _inputs: AttentionInputs | None) -> Comparison:
     return compare(config, _inputs)
 
 
 def comparison(s: Settings, data: Data, **changes) -> Comparison:
     """Cached ``compare`` of the current data under the settings' config (with changes)."""
-    return _compare(replace(s.config, **changes), data.key, data.inputs)
+    config = replace(s.config, **changes)
+    _check(config, data)
+    with compute_slot():
+        return _compare(config, data.key, data.inputs)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(max_entries=16, max_size="128MB", show_spinner=False)
 def _sweep(
     config: ExperimentConfig, axes: tuple, seeds: tuple, key: str, _inputs: AttentionInputs | None
 ) -> pd.DataFrame:
@@ -36,15 +99,29 @@ def _sweep(
             text=f"Run {done}/{total}: {cfg.feature_map}, m = {cfg.num_features}, seed {cfg.seed}",
         )
 
-    table = sweep(config, dict(axes), seeds=seeds, inputs=_inputs, progress=progress)
+    budget, _ = runtime()
+    table = sweep(
+        config,
+        dict(axes),
+        seeds=seeds,
+        inputs=_inputs,
+        progress=progress,
+        timeout_s=budget.sweep_timeout_s,
+    )
     bar.empty()
     return table
 
 
 def sweep_table(s: Settings, data: Data, axes: dict, seeds: range) -> pd.DataFrame:
-    """Cached sweep with a progress bar; axes values are tuples so the key is hashable."""
+    """Cached sweep with a progress bar (a widget change cancels it); checked up front."""
     frozen = tuple((name, tuple(values)) for name, values in axes.items())
-    return _sweep(s.config, frozen, tuple(seeds), data.key, data.inputs)
+    budget, _ = runtime()
+    configs = sweep_configs(s.config, dict(frozen), tuple(seeds))
+    budget.check_sweep(len(configs))
+    for config in configs:
+        _check(config, data)
+    with compute_slot():
+        return _sweep(s.config, frozen, tuple(seeds), data.key, data.inputs)
 
 
 @st.cache_data(max_entries=32, show_spinner="Evaluating the closed-form prediction…")
@@ -56,4 +133,6 @@ def _prediction(config: ExperimentConfig, key: str, _inputs: AttentionInputs | N
 
 def prediction(s: Settings, data: Data, **changes):
     """Cached delta-method prediction of the output error (positive features), or None."""
-    return _prediction(replace(s.config, **changes), data.key, data.inputs)
+    config = replace(s.config, **changes)
+    with compute_slot():
+        return _prediction(config, data.key, data.inputs)

@@ -158,3 +158,17 @@ def test_live_capture_of_a_text():
     assert not at.exception and not at.error, [e.value for e in at.error]
     labels = figure(at)["data"][0]["x"]
     assert labels[0] == "0:[CLS]" and "dogs" in labels[1] and len(labels) == 6
+
+
+def test_request_over_budget_shows_the_limit(monkeypatch):
+    from explorer.ui.compute import runtime
+
+    monkeypatch.setenv("EXPLORER_MAX_SEQ_LEN", "128")
+    runtime.clear()  # the budget is read once per process; re-read it with the new limit
+    try:
+        at = start({"src": "synthetic", "L": "256"})
+        assert not at.exception
+        assert at.error and "EXPLORER_MAX_SEQ_LEN" in at.error[0].value
+    finally:
+        monkeypatch.delenv("EXPLORER_MAX_SEQ_LEN")
+        runtime.clear()
