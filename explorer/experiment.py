@@ -122,7 +122,7 @@ class Comparison:
     timings: Timings
     negative_rows: int  # rows with a negative normaliser (signed maps)
     small_rows: int  # rows with a normaliser ≈ 0: output set to 0
-    maps: AttentionMaps = field(repr=False)  # P and P̂, pooled to ≤ MAX_SIDE per axis
+    maps: AttentionMaps | None = field(repr=False)  # P, P̂ pooled to ≤ MAX_SIDE; None: skipped
     query_tokens: tuple[str, ...] | None = None
     key_tokens: tuple[str, ...] | None = None
 
@@ -192,8 +192,13 @@ def scaled_tensors(
     return x, y, v
 
 
-def compare(config: ExperimentConfig, inputs: AttentionInputs | None = None) -> Comparison:
-    """Exact vs approximate attention on ``inputs`` (or the config's synthetic ones)."""
+def compare(
+    config: ExperimentConfig, inputs: AttentionInputs | None = None, *, with_maps: bool = True
+) -> Comparison:
+    """Exact vs approximate attention on ``inputs`` (or the config's synthetic ones).
+
+    ``with_maps=False`` skips the display maps (sweeps need only the metrics).
+    """
     inputs = synthetic_inputs(config) if inputs is None else inputs
     x, y, v = scaled_tensors(config, inputs)
     device, work, d = x.device, x.dtype, inputs.head_dim
@@ -235,9 +240,11 @@ def compare(config: ExperimentConfig, inputs: AttentionInputs | None = None) -> 
         memory_budget=config.memory_budget,
         seed=config.seed,
     )
-    maps = attention_maps(
-        x, y, phi_q, phi_k, causal=config.causal, memory_budget=config.memory_budget
-    )
+    maps = None
+    if with_maps:
+        maps = attention_maps(
+            x, y, phi_q, phi_k, causal=config.causal, memory_budget=config.memory_budget
+        )
 
     def to_numpy(t: torch.Tensor | None) -> np.ndarray | None:
         return None if t is None else t.float().cpu().numpy()

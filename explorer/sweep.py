@@ -100,7 +100,7 @@ def sweep(
                     data.clear()
                 data[key] = synthetic_inputs(config)
             run_inputs = data[key]
-        result = compare(config, run_inputs)
+        result = compare(config, run_inputs, with_maps=False)
         row = {k: v for k, v in asdict(config).items() if k != "memory_budget"}
         row.update(
             inputs=result.inputs_name,

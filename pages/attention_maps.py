@@ -84,21 +84,24 @@ kind = (
     or "difference"
 )
 everything = replace(settings, head=None)
+layers = range(data.num_layers) if data.num_layers <= 12 else [settings.layer]
 with ui.errors_as_messages():
-    layers = range(data.num_layers) if data.num_layers <= 12 else [settings.layer]
-    stacks, names = [], []
-    for layer in layers:
-        layer_data = ui.current_data(everything, layer=layer)
-        layer_maps = ui.comparison(everything, layer_data).maps
-        pick = {
-            "approximate": layer_maps.approx,
-            "exact": layer_maps.exact,
-            "difference": layer_maps.approx - layer_maps.exact,
-        }[kind]
-        stacks.append(pick)
-        names.append(f"layer {layer}" if data.num_layers > 1 else "")
-grid = head_grid(stacks, row_names=names, kind=kind)
-ui.chart(grid, "maps_grid")
+    grid_data = [ui.current_data(everything, layer=layer) for layer in layers]
+    grid_maps = [ui.comparison(everything, layer_data).maps for layer_data in grid_data]
+
+
+def build_grid():
+    pick = {
+        "approximate": lambda m: m.approx,
+        "exact": lambda m: m.exact,
+        "difference": lambda m: m.approx - m.exact,
+    }[kind]
+    names = [f"layer {layer}" if data.num_layers > 1 else "" for layer in layers]
+    return head_grid([pick(m) for m in grid_maps], row_names=names, kind=kind)
+
+
+grid_key = (everything.config, tuple(d.key for d in grid_data), kind)
+ui.chart(ui.cached_figure("head_grid", grid_key, build_grid), "maps_grid")
 st.caption(
     "Rows are layers, columns heads. A real model's heads differ a lot: some attend "
     "broadly (easy to approximate), some sharply (hard)."

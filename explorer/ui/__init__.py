@@ -9,11 +9,12 @@ Pages stay thin: ``settings = ui.settings()`` (read from the sidebar widgets app
 from explorer.ui.compute import comparison, prediction, sweep_table
 from explorer.ui.data import Data, current_data
 from explorer.ui.sidebar import Settings, settings, sidebar
-from explorer.ui.widgets import chart, downloads, errors_as_messages, fmt
+from explorer.ui.widgets import cached_figure, chart, downloads, errors_as_messages, fmt
 
 __all__ = [
     "Data",
     "Settings",
+    "cached_figure",
     "chart",
     "comparison",
     "current_data",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pandas as pd
@@ -67,3 +67,13 @@ def fmt(value: float | None, digits: int = 3) -> str:
     if value != value or value in (float("inf"), float("-inf")):
         return "undefined"
     return f"{value:.{digits}g}"
+
+
+@st.cache_data(max_entries=32, max_size="256MB", show_spinner=False)
+def _figure(name: str, key: tuple, _build: Callable[[], go.Figure]) -> go.Figure:
+    return _build()
+
+
+def cached_figure(name: str, key: tuple, build: Callable[[], go.Figure]) -> go.Figure:
+    """A figure built once per (name, key): big figures (many heatmaps) are slow to build."""
+    return _figure(name, key, build)
