@@ -41,14 +41,13 @@ cols[3].metric(
     help="x = q·d^(-1/4), y = k·d^(-1/4). Positive features have relative variance "
     "(e^{|x+y|²} − 1)/m per kernel value: this number predicts the difficulty.",
 )
-verdict = (
-    "better than"
-    if (m.output_relative_error or m.weights_relative_error)
-    < (m.uniform_baseline_error or m.uniform_weights_error)
-    else "**no better** than"
-)
+if m.output_relative_error is not None:
+    error, baseline = m.output_relative_error, m.uniform_baseline_error
+else:  # no V: compare the attention matrices
+    error, baseline = m.weights_relative_error, m.uniform_weights_error
+verdict = "better than" if error < baseline else "**no better** than"
 st.caption(
-    f"{data.description}. {config.feature_map} features, m = {config.num_features}, "
+    f"{ui.plain(data.description)}. {config.feature_map} features, m = {config.num_features}, "
     f"{config.projection} projection, seed {config.seed}: {verdict} uniform attention."
 )
 head = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,7 +17,8 @@ def _labels(tokens: Sequence[str] | None, pool: int, length: int) -> list[str] |
     """Axis labels: tokens (made unique with their position) when shown unpooled."""
     if tokens is None or pool != 1 or len(tokens) != length:
         return None
-    return [f"{i}:{t}" for i, t in enumerate(tokens)]
+    # Tokens come from uploaded files: escape them, plotly renders tags in labels.
+    return [f"{i}:{html.escape(t)}" for i, t in enumerate(tokens)]
 
 
 def _weights_scale(zmin: float, zmax: float) -> list:
@@ -88,7 +90,9 @@ def attention_heatmaps(
     if maps.negative_entries:
         notes.append(f"{maps.negative_entries} negative approximate weights (blue)")
     subtitle = f"<br><sup>{'; '.join(notes)}</sup>" if notes else ""
-    fig.update_layout(title=f"{title}{subtitle}", height=460, margin={"t": 90, "l": 10, "r": 10})
+    fig.update_layout(
+        title=f"{html.escape(title)}{subtitle}", height=460, margin={"t": 90, "l": 10, "r": 10}
+    )
     return fig
 
 

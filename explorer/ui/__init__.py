@@ -9,7 +9,7 @@ Pages stay thin: ``settings = ui.settings()`` (read from the sidebar widgets app
 from explorer.ui.compute import comparison, prediction, sweep_table
 from explorer.ui.data import Data, current_data
 from explorer.ui.sidebar import Settings, settings, sidebar
-from explorer.ui.widgets import cached_figure, chart, downloads, errors_as_messages, fmt
+from explorer.ui.widgets import cached_figure, chart, downloads, errors_as_messages, fmt, plain
 
 __all__ = [
     "Data",
@@ -21,6 +21,7 @@ __all__ = [
     "downloads",
     "errors_as_messages",
     "fmt",
+    "plain",
     "prediction",
     "settings",
     "sidebar",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -77,3 +78,8 @@ def _figure(name: str, key: tuple, _build: Callable[[], go.Figure]) -> go.Figure
 def cached_figure(name: str, key: tuple, build: Callable[[], go.Figure]) -> go.Figure:
     """A figure built once per (name, key): big figures (many heatmaps) are slow to build."""
     return _figure(name, key, build)
+
+
+def plain(text: str) -> str:
+    """Text from an upload (names, tokens) made inert inside markdown: no links, no markup."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)

@@ -62,3 +62,11 @@ def test_seed_spread_draws_baseline_and_theory():
     assert [t.name for t in fig.data[:2]] == ["positive", "trig"]
     assert fig.layout.shapes[0].y0 == 0.5  # the uniform baseline
     assert fig.data[2].y[0] == 0.14
+
+
+def test_uploaded_strings_are_escaped_in_charts():
+    m = maps()
+    fig = attention_heatmaps(m, 0, key_tokens=["<a href='x'>", "b", "c", "d", "e"],
+                             title="<img src=x onerror=alert(1)>")
+    assert fig.data[0].x[0] == "0:&lt;a href=&#x27;x&#x27;&gt;"
+    assert "<img" not in fig.layout.title.text
