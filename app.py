@@ -23,6 +23,8 @@ PAGES = [
     st.Page(
         "pages/error_distributions.py", title="Error distributions", icon=":material/bar_chart:"
     ),
+    st.Page("pages/scaling.py", title="Scaling", icon=":material/show_chart:"),
+    st.Page("pages/theory.py", title="Theory", icon=":material/functions:"),
 ]
 navigation = st.navigation(PAGES)
 ui.sidebar()

@@ -122,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_inspect(sub)
     add_capture(sub)
+    from explorer import figures  # plotly: imported only when the parser is built
+
+    fig = sub.add_parser("figure", help="reproduce a paper figure as CSV and HTML (fig2, fig4)")
+    figures.add_arguments(fig)
     return parser
 
 
@@ -227,6 +231,12 @@ def run_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_figure(args: argparse.Namespace) -> int:
+    from explorer import figures
+
+    return figures.run(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -235,6 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "sweep": run_sweep,
             "inspect": run_inspect,
             "capture": run_capture,
+            "figure": _run_figure,
         }
         return commands[args.command](args)
     except (UsageError, ValueError) as error:  # ExplorerError is a ValueError

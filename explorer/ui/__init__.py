@@ -6,7 +6,13 @@ Pages stay thin: ``settings = ui.settings()`` (read from the sidebar widgets app
 (Streamlit samples large arrays when hashing, so arrays are never hashed themselves).
 """
 
-from explorer.ui.compute import comparison, prediction, sweep_table
+from explorer.ui.compute import (
+    comparison,
+    figure_table,
+    monte_carlo,
+    prediction,
+    sweep_table,
+)
 from explorer.ui.data import Data, current_data
 from explorer.ui.sidebar import Settings, settings, sidebar
 from explorer.ui.widgets import cached_figure, chart, downloads, errors_as_messages, fmt, plain
@@ -20,7 +26,9 @@ __all__ = [
     "current_data",
     "downloads",
     "errors_as_messages",
+    "figure_table",
     "fmt",
+    "monte_carlo",
     "plain",
     "prediction",
     "settings",

@@ -136,3 +136,35 @@ def prediction(s: Settings, data: Data, **changes):
     config = replace(s.config, **changes)
     with compute_slot():
         return _prediction(config, data.key, data.inputs)
+
+
+@st.cache_data(max_entries=8, max_size="64MB", show_spinner=False)
+def _figure_table(name: str, size: str) -> pd.DataFrame:
+    from explorer.figures import figure_table as compute
+
+    bar = st.progress(0.0, text=f"Computing {name}…")
+
+    def progress(done: int, total: int, text: str) -> None:
+        bar.progress(done / total, text=f"{name}, run {done}/{total}: {text}")
+
+    table = compute(name, size=size, progress=progress)
+    bar.empty()
+    return table
+
+
+def figure_table(name: str, size: str = "paper") -> pd.DataFrame:
+    """Cached table of a paper-figure preset (``explorer.figures``), with a progress bar."""
+    with compute_slot():
+        return _figure_table(name, size)
+
+
+@st.cache_data(max_entries=64, max_size="32MB", show_spinner="Running the Monte Carlo check…")
+def _monte_carlo(name: str, settings: tuple) -> pd.DataFrame:
+    from explorer import montecarlo
+
+    return getattr(montecarlo, name)(**dict(settings))
+
+
+def monte_carlo(name: str, **settings) -> pd.DataFrame:
+    """Cached seeded Monte Carlo table: ``explorer.montecarlo.<name>(**settings)``."""
+    return _monte_carlo(name, tuple(sorted(settings.items())))
