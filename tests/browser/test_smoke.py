@@ -23,6 +23,8 @@ PAGES = {
     "data": "data",
     "attention_maps": "attention_maps",
     "error_distributions": "error_distributions",
+    "scaling": "scaling",
+    "theory": "theory",
 }
 
 pytestmark = [
