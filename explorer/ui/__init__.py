@@ -12,6 +12,7 @@ from explorer.ui.compute import (
     monte_carlo,
     prediction,
     sweep_table,
+    timing_table,
 )
 from explorer.ui.data import Data, current_data
 from explorer.ui.sidebar import Settings, settings, sidebar
@@ -34,4 +35,5 @@ __all__ = [
     "settings",
     "sidebar",
     "sweep_table",
+    "timing_table",
 ]

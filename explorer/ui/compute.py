@@ -115,13 +115,16 @@ def _sweep(
 def sweep_table(s: Settings, data: Data, axes: dict, seeds: range) -> pd.DataFrame:
     """Cached sweep with a progress bar (a widget change cancels it); checked up front."""
     frozen = tuple((name, tuple(values)) for name, values in axes.items())
+    # The swept fields and the seed are overridden by every run: fix them in the cache key,
+    # so changing them in the sidebar does not recompute the sweep.
+    base = replace(s.config, seed=0, **{name: values[0] for name, values in frozen if values})
     budget, _ = runtime()
-    configs = sweep_configs(s.config, dict(frozen), tuple(seeds))
+    configs = sweep_configs(base, dict(frozen), tuple(seeds))
     budget.check_sweep(len(configs))
     for config in configs:
         _check(config, data)
     with compute_slot():
-        return _sweep(s.config, frozen, tuple(seeds), data.key, data.inputs)
+        return _sweep(base, frozen, tuple(seeds), data.key, data.inputs)
 
 
 @st.cache_data(max_entries=32, show_spinner="Evaluating the closed-form prediction…")
@@ -168,3 +171,30 @@ def _monte_carlo(name: str, settings: tuple) -> pd.DataFrame:
 def monte_carlo(name: str, **settings) -> pd.DataFrame:
     """Cached seeded Monte Carlo table: ``explorer.montecarlo.<name>(**settings)``."""
     return _monte_carlo(name, tuple(sorted(settings.items())))
+
+
+@st.cache_data(max_entries=8, max_size="16MB", show_spinner=False)
+def _timing_table(size: str, device: str, causal: bool, memory: bool) -> pd.DataFrame:
+    from explorer.figures_speed import fig3_table
+
+    bar = st.progress(0.0, text="Timing…")
+
+    def progress(done: int, total: int, text: str) -> None:
+        bar.progress(done / total, text=f"Point {done}/{total}: {text}")
+
+    table = fig3_table(
+        size,
+        device=device,
+        causal_modes=(causal,),
+        memory=memory,
+        budget=runtime()[0],
+        progress=progress,
+    )
+    bar.empty()
+    return table
+
+
+def timing_table(size: str, device: str, *, causal: bool, memory: bool) -> pd.DataFrame:
+    """Cached time (and peak memory) vs L of every method, one point at a time."""
+    with compute_slot():
+        return _timing_table(size, device, causal, memory)

@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, replace
 
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from explorer.capture import load_sample
 from explorer.errors import ExplorerError
@@ -54,7 +55,8 @@ def _select_head(inputs: AttentionInputs, head: int | None) -> AttentionInputs:
 
 def uploaded_files() -> list[tuple[str, bytes]]:
     files = st.session_state.get("upload") or []
-    return [(f.name, f.getvalue()) for f in files]
+    # A client naming a file id the server does not hold leaves a DeletedFile placeholder.
+    return [(f.name, f.getvalue()) for f in files if isinstance(f, UploadedFile)]
 
 
 def _digest(files: list[tuple[str, bytes]]) -> str:

@@ -27,6 +27,22 @@ def errors_as_messages() -> Iterator[None]:
     except MemoryError:
         st.error("Out of memory: lower L, m or the number of heads.", icon=":material/error:")
         st.stop()
+    except RuntimeError as error:  # torch's allocators raise RuntimeError, not MemoryError
+        if not _out_of_memory(error):
+            raise
+        st.error("Out of memory: lower L, m or the number of heads.", icon=":material/error:")
+        st.stop()
+
+
+def _out_of_memory(error: RuntimeError) -> bool:
+    import torch
+
+    text = str(error)
+    return (
+        isinstance(error, torch.OutOfMemoryError)
+        or "can't allocate memory" in text
+        or "out of memory" in text
+    )
 
 
 def downloads(fig: go.Figure, table: pd.DataFrame, name: str) -> None:
