@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from explorer import ui
@@ -60,6 +61,22 @@ fig = attention_heatmaps(
     title=f"Head {settings.head if settings.head is not None else 0}",
 )
 ui.chart(fig, "overview_maps")
+summary = pd.DataFrame(
+    [
+        {
+            "data": data.description,
+            "feature_map": config.feature_map,
+            "num_features": config.num_features,
+            "projection": config.projection,
+            "seed": config.seed,
+            "output_relative_error": m.output_relative_error,
+            "uniform_baseline_error": m.uniform_baseline_error,
+            "weights_relative_error": m.weights_relative_error,
+            "mean_pair_sq_sum": float(result.statistics.mean_pair_sq_sum.mean()),
+        }
+    ]
+)
+ui.downloads(fig, summary, "overview")
 
 st.subheader("Explore")
 links = st.columns(3)
