@@ -124,8 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_capture(sub)
     from explorer import figures  # plotly: imported only when the parser is built
 
-    fig = sub.add_parser("figure", help="reproduce a paper figure as CSV and HTML (fig2, fig4)")
+    fig = sub.add_parser(
+        "figure", help="reproduce a paper figure as CSV and HTML (fig2, fig3, fig4)"
+    )
     figures.add_arguments(fig)
+    from explorer import bench
+
+    bench.add_arguments(sub.add_parser("bench", help="time and peak memory vs L, side by side"))
     return parser
 
 
@@ -181,7 +186,7 @@ def run_compare(args: argparse.Namespace) -> int:
         data_seed=args.data_seed,
         data_kind=args.data,
     )
-    result = compare(config, inputs)
+    result = compare(config, inputs, with_maps=False)  # the CLI prints no maps
     summary = _summary(result)
     if args.save is not None:
         if result.exact_output is None:
@@ -237,6 +242,12 @@ def _run_figure(args: argparse.Namespace) -> int:
     return figures.run(args)
 
 
+def _run_bench(args: argparse.Namespace) -> int:
+    from explorer import bench
+
+    return bench.run(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -246,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "inspect": run_inspect,
             "capture": run_capture,
             "figure": _run_figure,
+            "bench": _run_bench,
         }
         return commands[args.command](args)
     except (UsageError, ValueError) as error:  # ExplorerError is a ValueError

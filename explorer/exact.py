@@ -16,6 +16,7 @@ import torch
 from explorer.device import compute_dtype
 
 DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of l×s scores alive at once (per call)
+CACHE_BLOCK = 32 * 2**20  # bytes of one block at most: L3-sized, yet few thin (slow) products
 
 
 def default_scale(head_dim: int) -> float:
@@ -49,8 +50,12 @@ def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor | None = None) -
 def row_blocks(
     num_rows: int, row_bytes: int, memory_budget: int = DEFAULT_MEMORY_BUDGET
 ) -> Iterator[slice]:
-    """Slices of query rows whose l×s blocks fit the budget (at least one row per block)."""
-    rows = max(1, memory_budget // max(1, row_bytes))
+    """Slices of query rows whose l×s blocks fit the budget (at least one row per block).
+
+    Blocks are also capped at ``CACHE_BLOCK`` bytes: the several passes over a block then run
+    from cache, and a block that size is reused by malloc instead of page-faulting afresh.
+    """
+    rows = max(1, min(memory_budget, CACHE_BLOCK) // max(1, row_bytes))
     for start in range(0, num_rows, rows):
         yield slice(start, min(num_rows, start + rows))
 
@@ -60,6 +65,27 @@ def causal_mask(rows: slice, num_keys: int, device: torch.device) -> torch.Tenso
     query_pos = torch.arange(rows.start, rows.stop, device=device).unsqueeze(-1)  # (r, 1)
     key_pos = torch.arange(num_keys, device=device)  # (s,)
     return key_pos > query_pos
+
+
+def visible_keys(rows: slice, num_keys: int, causal: bool) -> int:
+    """Keys any query of the block can see: causal rows i < stop see only keys j < stop."""
+    return min(num_keys, rows.stop) if causal else num_keys
+
+
+def scores(
+    q: torch.Tensor, k: torch.Tensor, rows: slice, *, causal: bool, scale: float, keys: int
+) -> torch.Tensor:
+    """Q Kᵀ·scale for a block of rows and the first ``keys`` keys, −inf where hidden.
+
+    Shapes: q (..., l, d), k (..., s, d) → (..., r, keys).
+    """
+    work = compute_dtype(q.dtype)
+    block = q[..., rows, :].to(work) * scale  # (..., r, d): scaling r·d entries, not r·s
+    out = block @ k[..., :keys, :].to(work).transpose(-2, -1)  # (..., r, keys)
+    if causal and keys > rows.start:  # only keys rows.start.. are hidden from some rows
+        hidden = causal_mask(slice(0, rows.stop - rows.start), keys - rows.start, q.device)
+        out[..., rows.start :].masked_fill_(hidden, float("-inf"))
+    return out
 
 
 def exact_weights(
@@ -73,11 +99,13 @@ def exact_weights(
     """softmax(Q Kᵀ·scale) for a block of query rows. Shapes: → (..., rows, s)."""
     rows = rows or slice(0, q.shape[-2])
     scale = default_scale(q.shape[-1]) if scale is None else scale
-    work = compute_dtype(q.dtype)
-    scores = (q[..., rows, :].to(work) @ k.to(work).transpose(-2, -1)) * scale  # (..., r, s)
-    if causal:
-        scores = scores.masked_fill(causal_mask(rows, k.shape[-2], q.device), float("-inf"))
-    return torch.softmax(scores, dim=-1)
+    keys = visible_keys(rows, k.shape[-2], causal)
+    weights = torch.softmax(scores(q, k, rows, causal=causal, scale=scale, keys=keys), dim=-1)
+    if keys == k.shape[-2]:
+        return weights
+    full = weights.new_zeros(*weights.shape[:-1], k.shape[-2])  # (..., r, s)
+    full[..., :keys] = weights
+    return full
 
 
 def softmax_attention(
@@ -94,9 +122,12 @@ def softmax_attention(
     batch = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
     num_heads = math.prod(batch)
     work = compute_dtype(q.dtype)
+    scale = default_scale(q.shape[-1]) if scale is None else scale
     out = torch.empty(*batch, q.shape[-2], v.shape[-1], dtype=work, device=q.device)
+    values = v.to(work)
     row_bytes = 2 * num_heads * k.shape[-2] * torch.finfo(work).bits // 8  # scores + weights
     for rows in row_blocks(q.shape[-2], row_bytes, memory_budget):
-        weights = exact_weights(q, k, rows=rows, causal=causal, scale=scale)  # (..., r, s)
-        out[..., rows, :] = weights @ v.to(work)
+        keys = visible_keys(rows, k.shape[-2], causal)  # causal: later keys are all hidden
+        block = scores(q, k, rows, causal=causal, scale=scale, keys=keys)  # (..., r, keys)
+        out[..., rows, :] = torch.softmax(block, dim=-1) @ values[..., :keys, :]
     return out

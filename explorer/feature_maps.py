@@ -87,8 +87,10 @@ def _half_sq_norm(x: torch.Tensor) -> torch.Tensor:
 
 
 def _exp_features(logits_x: torch.Tensor, logits_y: torch.Tensor, norm: float, stabilize: bool):
-    phi_x = torch.exp(logits_x - _query_shift(logits_x, stabilize)) * norm
-    phi_y = torch.exp(logits_y - _key_shift(logits_y, stabilize)) * norm
+    """exp(logits − shift)·norm, computed in place on the (fresh) logits: no l×m temporaries."""
+    log_norm = math.log(norm)
+    phi_x = logits_x.sub_(_query_shift(logits_x, stabilize) - log_norm).exp_()
+    phi_y = logits_y.sub_(_key_shift(logits_y, stabilize) - log_norm).exp_()
     return phi_x, phi_y
 
 
@@ -96,7 +98,9 @@ def positive_features(x, y, w, *, stabilize: bool = True) -> FeaturePair:
     """FAVOR+: exp(Wx − |x|²/2)/√m (Performer Lemma 1)."""
     wx, wy = x @ w.T, y @ w.T  # (..., l, m), (..., s, m)
     norm = 1.0 / math.sqrt(w.shape[0])
-    return _exp_features(wx - _half_sq_norm(x), wy - _half_sq_norm(y), norm, stabilize)
+    if not stabilize:  # with the row shift, a query's |x|²/2 cancels exactly: skip it
+        wx -= _half_sq_norm(x)
+    return _exp_features(wx, wy.sub_(_half_sq_norm(y)), norm, stabilize)
 
 
 def hyperbolic_features(x, y, w, *, stabilize: bool = True) -> FeaturePair:

@@ -23,6 +23,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from explorer import figures_paper as paper
+from explorer import figures_speed as speed
 from explorer.charts.scaling import paper_fig4
 from explorer.charts.theory import ratio_map_chart
 from explorer.theory import trig_positive_ratio
@@ -101,6 +102,18 @@ FIGURES: MappingProxyType[str, FigurePreset] = MappingProxyType(
             build=_fig4_figure,
             key_numbers=paper.fig4_key_numbers,
             default_scale=paper.FIG4_SCALE,
+        ),
+        "fig3": FigurePreset(
+            name="fig3",
+            title="Performer Fig. 3: time and peak memory vs L",
+            source="Choromanski et al. 2021, Fig. 3 (speed vs length; here against SDPA too)",
+            notes="Forward pass, B = 1, H = 8, d = 64, m = 256, float32, median of repeats, "
+            "peak memory in a fresh process per point (paper size). Naive attention is skipped "
+            "where its L×L matrices pass EXPLORER_MEMORY_MB.",
+            sizes=tuple(speed.FIG3_SIZES),
+            table=speed.fig3_table,
+            build=speed.fig3_figure,
+            key_numbers=speed.fig3_key_numbers,
         ),
     }
 )

@@ -6,6 +6,7 @@ import streamlit as st
 
 from explorer import ui
 from explorer.charts.scaling import error_vs_m, error_vs_scale
+from explorer.charts.timing import timing_chart
 from explorer.feature_maps import FEATURE_MAPS
 from explorer.figures import FIGURES
 from explorer.figures_scaling import (
@@ -178,6 +179,52 @@ for name, preset in FIGURES.items():
     st.caption(f"{preset.source}. {preset.notes}")
     ui.downloads(fig_p, paper_table, f"{name}_{size}")
 
-# ---------------------------------------------------------------------------------------------
-# Time and peak memory vs L (Performer Fig. 3): filled in from explorer/bench.py.
-# ---------------------------------------------------------------------------------------------
+
+st.subheader("Time and peak memory vs L")
+st.markdown(
+    "Exact attention costs O(L²) time; linear attention O(L·m). Measured here on "
+    f"**{settings.config.device}** (B = 1, H = 8, d = 64, m = 256, float32), each point the "
+    "median of repeats: exact via torch SDPA (which never materialises L×L), exact "
+    "materialising L×L, our FAVOR+, performer-pytorch (where installed) and FAVOR+'s "
+    "roofline (its bare matrix products). The dotted lines are the L² and L slopes."
+)
+t1, t2, t3 = st.columns(3)
+timing_size = t1.radio(
+    "Lengths",
+    ["quick", "paper"],
+    horizontal=True,
+    key="sc_time_size",
+    help="quick: L = 128 … 2048 (seconds); paper: L = 512 … 16384 (minutes).",
+)
+timing_causal = t2.toggle("Causal", False, key="sc_time_causal")
+timing_memory = t3.toggle(
+    "Measure peak memory",
+    False,
+    key="sc_time_memory",
+    help="A fresh process per point on the CPU: slower.",
+)
+if st.button("Measure time vs L", key="sc_time_run"):
+    st.session_state["sc_time_show"] = True
+if st.session_state.get("sc_time_show"):
+    from explorer.device import resolve_device
+    from explorer.figures_speed import fig3_crossover
+
+    with ui.errors_as_messages():
+        device = str(resolve_device(settings.config.device))
+        timing = ui.timing_table(timing_size, device, causal=timing_causal, memory=timing_memory)
+    crossing = fig3_crossover(timing, causal=timing_causal)
+    fig_t = timing_chart(
+        timing,
+        crossover=crossing,
+        title=f"{'causal' if timing_causal else 'non-causal'} forward on {device}",
+    )
+    ui.chart(fig_t, "sc_time_chart")
+    skipped = timing[timing.note.fillna("") != ""]
+    for _, row in skipped.drop_duplicates("note").iterrows():
+        st.caption(f"{row.method} at L = {row.seq_len:,}: {row.note}")
+    st.caption(
+        f"FAVOR+ is faster than SDPA from L ≈ {crossing:,.0f}."
+        if crossing
+        else "FAVOR+ was not faster than SDPA at any length measured here."
+    )
+    ui.downloads(fig_t, timing, "time_vs_length")
