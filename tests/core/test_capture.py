@@ -164,3 +164,11 @@ def test_example_recipe_writes_a_loadable_capture(model_and_tokenizer, tmp_path)
     assert loaded.tokens == reference.tokens
     for name in ("q", "k", "v"):
         np.testing.assert_allclose(getattr(loaded, name), getattr(reference, name), atol=QKV_ATOL)
+
+
+def test_readme_recipe_is_the_tested_example():
+    # The README shows the recipe inline; it must stay the file the test above runs.
+    readme = (ROOT / "README.md").read_text()
+    code = (ROOT / "examples" / "hf_capture_hooks.py").read_text()
+    body = code[code.index("import json") :]
+    assert f"```python\n{body}```" in readme
