@@ -9,31 +9,13 @@ each call (CUDA events on a GPU, ``torch.mps.synchronize`` on mps).
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable, Sequence
 
 import torch
 
 from explorer.bench_methods import BenchSpec, Unavailable, make_inputs, make_method
+from explorer.device import timed
 from explorer.metrics import relative_error
-
-
-def _timed(fn: Callable[[], object], device: torch.device) -> tuple[float, object]:
-    """Seconds of one call, the device synchronised (CUDA events on a GPU)."""
-    if device.type == "cuda":
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        result = fn()
-        end.record()
-        torch.cuda.synchronize(device)
-        return start.elapsed_time(end) / 1e3, result
-    if device.type == "mps":
-        torch.mps.synchronize()
-    begin = time.perf_counter()
-    result = fn()
-    if device.type == "mps":
-        torch.mps.synchronize()
-    return time.perf_counter() - begin, result
 
 
 def time_methods(
@@ -55,7 +37,7 @@ def time_methods(
             notes[name] = str(reason)
     warm, diffs, reference = {}, {}, None
     for name in sorted(calls, key=lambda n: n != "sdpa"):  # sdpa first: the reference output
-        warm[name], out = _timed(calls[name], device)
+        warm[name], out = timed(calls[name], device)
         if name == "sdpa":
             reference = out
         if isinstance(out, torch.Tensor) and reference is not None:
@@ -66,7 +48,7 @@ def time_methods(
     for index in range(repeats):
         for name, fn in calls.items():
             if index < min(repeats, rounds[name]):
-                samples[name].append(_timed(fn, device)[0])
+                samples[name].append(timed(fn, device)[0])
     rows = []
     for name in methods:
         got = samples.get(name)

@@ -6,10 +6,13 @@ reference on a GPU is a true float32 computation).
 
 from __future__ import annotations
 
-from typing import Literal
+import time
+from collections.abc import Callable
+from typing import Literal, TypeVar
 
 import torch
 
+T = TypeVar("T")
 DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 DTypeName = Literal["float32", "float64", "float16", "bfloat16"]
 
@@ -67,3 +70,19 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
     elif device.type == "mps":
         torch.mps.synchronize()
+
+
+def timed(fn: Callable[[], T], device: torch.device) -> tuple[float, T]:
+    """(seconds, result) of one call with the device synchronised (CUDA events on a GPU)."""
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        result = fn()
+        end.record()
+        torch.cuda.synchronize(device)
+        return start.elapsed_time(end) / 1e3, result
+    synchronize(device)
+    begin = time.perf_counter()
+    result = fn()
+    synchronize(device)
+    return time.perf_counter() - begin, result

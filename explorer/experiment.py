@@ -9,13 +9,12 @@ config (``data_seed``). Results are numpy arrays and floats: picklable, cacheabl
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from explorer.device import compute_dtype, resolve_device, resolve_dtype, synchronize
+from explorer.device import compute_dtype, resolve_device, resolve_dtype, timed
 from explorer.exact import DEFAULT_MEMORY_BUDGET, softmax_attention
 from explorer.feature_maps import get_feature_map, mean_pair_sq_sum
 from explorer.inputs import AttentionInputs
@@ -144,14 +143,6 @@ def input_statistics(x: torch.Tensor, y: torch.Tensor, *, seed: int = 0) -> Inpu
     )
 
 
-def _timed(device: torch.device, fn):
-    synchronize(device)
-    start = time.perf_counter()
-    result = fn()
-    synchronize(device)
-    return result, time.perf_counter() - start
-
-
 def synthetic_inputs(config: ExperimentConfig) -> AttentionInputs:
     """The synthetic inputs a config describes (drawn from ``data_seed``)."""
     return structured_inputs(
@@ -209,22 +200,22 @@ def compare(
             config.projection, config.num_features, d, generator=seeded_generator(config.seed)
         )
         projection = w.to(device=device, dtype=work)  # (m, d)
-    (phi_q, phi_k), feature_seconds = _timed(device, lambda: fmap(x, y, projection))
+    feature_seconds, (phi_q, phi_k) = timed(lambda: fmap(x, y, projection), device)
     exact_out = approx = None
     exact_seconds = approx_seconds = 0.0
     negative = small = 0
     if v is not None:
-        exact_out, exact_seconds = _timed(
-            device,
+        exact_seconds, exact_out = timed(
             lambda: softmax_attention(
                 x, y, v, causal=config.causal, scale=1.0, memory_budget=config.memory_budget
             ),
-        )
-        approx, approx_seconds = _timed(
             device,
+        )
+        approx_seconds, approx = timed(
             lambda: linear_attention(
                 phi_q, phi_k, v, causal=config.causal, chunk_size=config.chunk_size
             ),
+            device,
         )
         negative, small = approx.negative_rows, approx.small_rows
         approx = approx.output

@@ -13,14 +13,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer.charts.style import BASELINE_STYLE, PALETTE, THEORY_STYLE
+from explorer.charts.style import BASELINE_STYLE, PALETTE, THEORY_STYLE, f32
 
 DASHES = ("solid", "dash", "dot", "dashdot")
 MAP_ORDER = ("positive", "trig", "hyperbolic", "oprf", "relu", "elu_plus_one")  # fixed colours
-
-
-def _f32(values) -> np.ndarray:
-    return np.asarray(values, dtype=np.float64).astype(np.float32)
 
 
 def map_colour(name: str) -> str:
@@ -36,19 +32,19 @@ def _colours(names) -> dict[str, str]:
 def _baseline_trace(x, y, **kw) -> go.Scatter:
     """The uniform-attention baseline as a trace (hline annotations misplace on log axes)."""
     return go.Scatter(
-        x=_f32(x), y=_f32(y), mode="lines", name="uniform attention", line=BASELINE_STYLE, **kw
+        x=f32(x), y=f32(y), mode="lines", name="uniform attention", line=BASELINE_STYLE, **kw
     )
 
 
 def _mean_trace(group: pd.DataFrame, x: str, name: str, colour: str, dash: str, **kw) -> go.Scatter:
     return go.Scatter(
-        x=_f32(group[x]),
-        y=_f32(group["mean"]),
-        error_y={"type": "data", "array": _f32(group["std"]), "thickness": 1, "width": 3},
+        x=f32(group[x]),
+        y=f32(group["mean"]),
+        error_y={"type": "data", "array": f32(group["std"]), "thickness": 1, "width": 3},
         mode="lines+markers",
         name=name,
         line={"color": colour, "dash": dash},
-        customdata=np.stack([_f32(group["low"]), _f32(group["high"])], axis=-1),
+        customdata=np.stack([f32(group["low"]), f32(group["high"])], axis=-1),
         hovertemplate=f"{name}<br>{x} = %{{x:.4g}}<br>mean %{{y:.4g}} ± %{{error_y.array:.2g}}"
         "<br>range %{customdata[0]:.3g} to %{customdata[1]:.3g}<extra></extra>",
         **kw,
@@ -78,8 +74,8 @@ def error_vs_m(
     if len(ms) > 1 and len(first):
         fig.add_trace(
             go.Scatter(
-                x=_f32(ms),
-                y=_f32(float(first.median()) * np.sqrt(ms[0] / ms)),
+                x=f32(ms),
+                y=f32(float(first.median()) * np.sqrt(ms[0] / ms)),
                 mode="lines",
                 name="∝ m^(-1/2)",
                 line={"color": "#aaaaaa", "dash": "dot", "width": 1},
@@ -89,8 +85,8 @@ def error_vs_m(
         shown = prediction[prediction["valid"]]
         fig.add_trace(
             go.Scatter(
-                x=_f32(shown["num_features"]),
-                y=_f32(shown["predicted"]),
+                x=f32(shown["num_features"]),
+                y=f32(shown["predicted"]),
                 mode="lines+markers",
                 name="delta method (positive, iid)",
                 marker={"symbol": "x", "size": 9},

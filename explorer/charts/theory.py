@@ -14,20 +14,16 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from explorer.charts.scaling import map_colour
-from explorer.charts.style import BASELINE_STYLE, PALETTE, THEORY_STYLE
+from explorer.charts.style import BASELINE_STYLE, PALETTE, THEORY_STYLE, f32
 
 LOG10_RATIO_CLIP = 6.0  # colour range of log10 r: ratios beyond 10^±6 share the end colours
-
-
-def _f32(values) -> np.ndarray:
-    return np.asarray(values, dtype=np.float64).astype(np.float32)
 
 
 def _theory_and_mc(fig, table, x, name, colour, *, row, col, showlegend) -> None:
     fig.add_trace(
         go.Scatter(
-            x=_f32(table[x]),
-            y=_f32(table["theory"]),
+            x=f32(table[x]),
+            y=f32(table["theory"]),
             mode="lines",
             name=f"{name}: theory",
             line={"color": colour},
@@ -39,12 +35,12 @@ def _theory_and_mc(fig, table, x, name, colour, *, row, col, showlegend) -> None
     )
     fig.add_trace(
         go.Scatter(
-            x=_f32(table[x]),
-            y=_f32(table["mc"]),
+            x=f32(table[x]),
+            y=f32(table["mc"]),
             mode="markers",
             name=f"{name}: Monte Carlo",
             marker={"color": colour, "symbol": "circle-open", "size": 8},
-            error_y={"type": "data", "array": _f32(2 * table["mc_se"]), "thickness": 1},
+            error_y={"type": "data", "array": f32(2 * table["mc_se"]), "thickness": 1},
             legendgroup=name,
             showlegend=showlegend,
         ),
@@ -106,9 +102,9 @@ def ratio_map_chart(
     )
     fig.add_trace(
         go.Heatmap(
-            x=_f32(angles),
-            y=_f32(lengths),
-            z=_f32(z),
+            x=f32(angles),
+            y=f32(lengths),
+            z=f32(z),
             colorscale="RdBu_r",
             zmid=0.0,
             zmin=-LOG10_RATIO_CLIP,
@@ -127,8 +123,8 @@ def ratio_map_chart(
     )
     fig.add_trace(
         go.Scatter(
-            x=_f32(slice_curve["angle"]),
-            y=_f32(slice_curve["theory"]),
+            x=f32(slice_curve["angle"]),
+            y=f32(slice_curve["theory"]),
             mode="lines",
             name="r: closed form",
             line={"color": PALETTE[0]},
@@ -139,8 +135,8 @@ def ratio_map_chart(
     if slice_mc is not None:
         fig.add_trace(
             go.Scatter(
-                x=_f32(slice_mc["angle"]),
-                y=_f32(slice_mc["mc"]),
+                x=f32(slice_mc["angle"]),
+                y=f32(slice_mc["mc"]),
                 mode="markers",
                 name="r: Monte Carlo",
                 marker={"color": PALETTE[1], "symbol": "circle-open", "size": 9},
@@ -179,7 +175,7 @@ def orthogonal_gain_chart(table: pd.DataFrame, *, title: str) -> go.Figure:
         horizontal_spacing=0.1,
         subplot_titles=("relative MSE", "orthogonal / iid (below 1: a gain)"),
     )
-    m = _f32(table["num_features"])
+    m = f32(table["num_features"])
     iid = table["iid_theory"].to_numpy()
     lines = (
         ("iid: Lemma 2", table["iid_theory"], iid / iid, {"color": PALETTE[0]}),
@@ -189,7 +185,7 @@ def orthogonal_gain_chart(table: pd.DataFrame, *, title: str) -> go.Figure:
     for name, left, right, line in lines:
         for col, y in ((1, left), (2, right)):
             fig.add_trace(
-                go.Scatter(x=m, y=_f32(y), mode="lines", name=name, line=line,
+                go.Scatter(x=m, y=f32(y), mode="lines", name=name, line=line,
                            legendgroup=name, showlegend=col == 1),
                 1,
                 col,
@@ -198,10 +194,10 @@ def orthogonal_gain_chart(table: pd.DataFrame, *, title: str) -> go.Figure:
         for col, scale in ((1, 1.0), (2, iid)):
             fig.add_trace(
                 go.Scatter(
-                    x=m, y=_f32(table[f"{kind}_mc"] / scale), mode="markers",
+                    x=m, y=f32(table[f"{kind}_mc"] / scale), mode="markers",
                     name=f"{kind}: Monte Carlo", legendgroup=kind, showlegend=col == 1,
                     marker={"color": colour, "symbol": "circle-open", "size": 9},
-                    error_y={"type": "data", "array": _f32(2 * table[f"{kind}_se"] / scale),
+                    error_y={"type": "data", "array": f32(2 * table[f"{kind}_se"] / scale),
                              "thickness": 1},
                 ),
                 1,
@@ -220,12 +216,12 @@ def delta_method_chart(
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
-            x=_f32(measured["num_features"]),
-            y=_f32(measured["mean"]),
+            x=f32(measured["num_features"]),
+            y=f32(measured["mean"]),
             mode="lines+markers",
             name="measured (positive, iid)",
             line={"color": PALETTE[0]},
-            error_y={"type": "data", "array": _f32(measured["std"]), "thickness": 1},
+            error_y={"type": "data", "array": f32(measured["std"]), "thickness": 1},
         )
     )
     for valid, style, label in (
@@ -236,8 +232,8 @@ def delta_method_chart(
         if len(part):
             fig.add_trace(
                 go.Scatter(
-                    x=_f32(part["num_features"]),
-                    y=_f32(part["predicted"]),
+                    x=f32(part["num_features"]),
+                    y=f32(part["predicted"]),
                     mode="lines+markers",
                     name=label,
                     line=style,
@@ -248,8 +244,8 @@ def delta_method_chart(
     ends = measured["num_features"].iloc[[0, -1]]
     fig.add_trace(
         go.Scatter(
-            x=_f32(ends),
-            y=_f32([baseline, baseline]),
+            x=f32(ends),
+            y=f32([baseline, baseline]),
             mode="lines",
             name="uniform attention",
             line=BASELINE_STYLE,

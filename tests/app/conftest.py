@@ -8,10 +8,22 @@ fixture keeps the server's steady state: app.py (sidebar and navigation) runs on
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.runtime.pages_manager import PagesManager
+
+
+def decode(value) -> np.ndarray:
+    """A plotly array: plain list, or plotly ≥ 6's base64 typed array (reshaped if 2-D)."""
+    if isinstance(value, dict) and "bdata" in value:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = value.get("shape")
+        return array.reshape([int(s) for s in str(shape).split(",")]) if shape else array
+    return np.asarray(value)
+
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import os
@@ -13,7 +12,7 @@ import pytest
 from safetensors.numpy import save
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import APP
+from tests.app.conftest import APP, decode
 
 PAGES = [
     "pages/overview.py",
@@ -29,15 +28,6 @@ def start(query: dict | None = None) -> AppTest:
     for key, value in (query or {}).items():
         at.query_params[key] = value
     return at.run()
-
-
-def decode(value):
-    """A plotly array: plain list, or plotly ≥ 6's base64 typed array."""
-    if isinstance(value, dict) and "bdata" in value:
-        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-        shape = value.get("shape")
-        return array.reshape([int(s) for s in str(shape).split(",")]) if shape else array
-    return np.asarray(value)
 
 
 def figure(at: AppTest, index: int = 0) -> dict:

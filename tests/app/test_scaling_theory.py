@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 import numpy as np
@@ -11,7 +10,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import APP
+from tests.app.conftest import APP, decode
 
 TIMEOUT = 300
 SMALL = {"src": "synthetic", "L": "32", "d": "16", "m": "16"}  # sidebar: tiny synthetic data
@@ -28,13 +27,6 @@ def start(page: str, query: dict | None = None, state: dict | None = None) -> Ap
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     return at
-
-
-def decode(value) -> np.ndarray:
-    """A plotly array: plain list, or plotly ≥ 6's base64 typed array."""
-    if isinstance(value, dict) and "bdata" in value:
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-    return np.asarray(value)
 
 
 def traces(at: AppTest, index: int) -> dict[str, dict]:
