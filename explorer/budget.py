@@ -135,7 +135,7 @@ def comparison_bytes(
     (≤ 1024² per head) and the l×s row blocks of the exact metrics."""
     rows, keys = heads * seq_len, heads * key_len
     inputs = (rows + keys) * head_dim * (8 + 2 * itemsize) + keys * value_dim * (8 + itemsize)
-    features = 3 * (rows + keys) * feature_dim * itemsize
+    features = (3 * (rows + keys) + keys) * feature_dim * itemsize  # + φ(k)ᵀ of the metrics
     outputs = 4 * rows * value_dim * itemsize
     maps = 2 * heads * min(seq_len, 1024) * min(key_len, 1024) * 4
     return inputs + features + outputs + maps + block_bytes

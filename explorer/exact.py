@@ -60,6 +60,26 @@ def row_blocks(
         yield slice(start, min(num_rows, start + rows))
 
 
+def head_row_blocks(
+    num_heads: int, num_rows: int, row_bytes: int, memory_budget: int = DEFAULT_MEMORY_BUDGET
+) -> Iterator[tuple[slice, slice]]:
+    """(heads, rows) blocks of a flattened (n, l, s) problem; ``row_bytes`` is for one head.
+
+    A head whose whole l×s fits is grouped with others; a longer one is cut into ``row_blocks``
+    of its own, so every block keeps as many rows as the budget allows: a block of few rows over
+    many heads makes thin, slow matrix products.
+    """
+    cap = min(memory_budget, CACHE_BLOCK)
+    if num_rows * row_bytes <= cap:
+        step = max(1, cap // max(1, num_rows * row_bytes))
+        for start in range(0, num_heads, step):
+            yield slice(start, min(num_heads, start + step)), slice(0, num_rows)
+        return
+    for head in range(num_heads):
+        for rows in row_blocks(num_rows, row_bytes, memory_budget):
+            yield slice(head, head + 1), rows
+
+
 def causal_mask(rows: slice, num_keys: int, device: torch.device) -> torch.Tensor:
     """True where query i may not see key j (j > i). Shapes: (rows, s)."""
     query_pos = torch.arange(rows.start, rows.stop, device=device).unsqueeze(-1)  # (r, 1)

@@ -15,12 +15,12 @@ import numpy as np
 import torch
 
 from explorer.device import compute_dtype, resolve_device, resolve_dtype, timed
-from explorer.exact import DEFAULT_MEMORY_BUDGET, softmax_attention
+from explorer.exact import DEFAULT_MEMORY_BUDGET
 from explorer.feature_maps import get_feature_map, mean_pair_sq_sum
 from explorer.inputs import AttentionInputs
 from explorer.linear import DEFAULT_CHUNK, linear_attention
-from explorer.maps import AttentionMaps, attention_maps
-from explorer.metrics import ErrorMetrics, error_metrics
+from explorer.maps import MAX_SIDE, AttentionMaps
+from explorer.metrics import ErrorMetrics, reference_errors
 from explorer.projections import PROJECTIONS, draw_projection, seeded_generator
 from explorer.synthetic import SYNTHETIC_KINDS, structured_inputs
 
@@ -102,8 +102,10 @@ class InputStatistics:
 
 @dataclass(frozen=True)
 class Timings:
-    exact_seconds: float  # exact output (row-blocked reference)
-    approx_seconds: float  # drawing nothing: features + linear attention
+    """Wall-clock seconds of the two sides (``python -m explorer bench`` times SDPA itself)."""
+
+    approx_seconds: float  # features + linear attention (W drawn beforehand)
+    reference_seconds: float  # one fused row pass: exact output, every metric (and the maps)
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,8 @@ def compare(
 ) -> Comparison:
     """Exact vs approximate attention on ``inputs`` (or the config's synthetic ones).
 
-    ``with_maps=False`` skips the display maps (sweeps need only the metrics).
+    ``with_maps=False`` skips the display maps (sweeps need only the metrics). The exact
+    output, the metrics and the maps come from one pass over row blocks of P and P̂.
     """
     inputs = synthetic_inputs(config) if inputs is None else inputs
     x, y, v = scaled_tensors(config, inputs)
@@ -201,41 +204,29 @@ def compare(
         )
         projection = w.to(device=device, dtype=work)  # (m, d)
     feature_seconds, (phi_q, phi_k) = timed(lambda: fmap(x, y, projection), device)
-    exact_out = approx = None
-    exact_seconds = approx_seconds = 0.0
-    negative = small = 0
+    approx_seconds, approx = 0.0, None
     if v is not None:
-        exact_seconds, exact_out = timed(
-            lambda: softmax_attention(
-                x, y, v, causal=config.causal, scale=1.0, memory_budget=config.memory_budget
-            ),
-            device,
-        )
         approx_seconds, approx = timed(
             lambda: linear_attention(
                 phi_q, phi_k, v, causal=config.causal, chunk_size=config.chunk_size
             ),
             device,
         )
-        negative, small = approx.negative_rows, approx.small_rows
-        approx = approx.output
-    metrics = error_metrics(
-        x,
-        y,
-        v,
-        phi_q,
-        phi_k,
-        exact_out,
-        approx,
-        causal=config.causal,
-        memory_budget=config.memory_budget,
-        seed=config.seed,
+    reference_seconds, reference = timed(
+        lambda: reference_errors(
+            x,
+            y,
+            v,
+            phi_q,
+            phi_k,
+            None if approx is None else approx.output,
+            causal=config.causal,
+            max_side=MAX_SIDE if with_maps else None,
+            memory_budget=config.memory_budget,
+            seed=config.seed,
+        ),
+        device,
     )
-    maps = None
-    if with_maps:
-        maps = attention_maps(
-            x, y, phi_q, phi_k, causal=config.causal, memory_budget=config.memory_budget
-        )
 
     def to_numpy(t: torch.Tensor | None) -> np.ndarray | None:
         return None if t is None else t.float().cpu().numpy()
@@ -245,14 +236,14 @@ def compare(
         inputs_name=inputs.name,
         device=str(device),
         feature_dim=phi_q.shape[-1],
-        exact_output=to_numpy(exact_out),
-        approx_output=to_numpy(approx),
-        metrics=metrics,
+        exact_output=to_numpy(reference.exact_output),
+        approx_output=None if approx is None else to_numpy(approx.output),
+        metrics=reference.metrics,
         statistics=input_statistics(x, y, seed=config.data_seed),
-        timings=Timings(exact_seconds, feature_seconds + approx_seconds),
-        negative_rows=negative,
-        small_rows=small,
-        maps=maps,
+        timings=Timings(feature_seconds + approx_seconds, reference_seconds),
+        negative_rows=0 if approx is None else approx.negative_rows,
+        small_rows=0 if approx is None else approx.small_rows,
+        maps=reference.maps,
         query_tokens=inputs.query_tokens,
         key_tokens=inputs.key_tokens,
     )

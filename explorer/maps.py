@@ -30,17 +30,51 @@ class AttentionMaps:
     negative_entries: int  # entries of P̂ below 0 (signed maps), counted before pooling
 
 
-def _pool_columns(block: torch.Tensor, factor: int) -> torch.Tensor:
-    """Mean over groups of ``factor`` columns (the last group may be short)."""
-    if factor == 1:
-        return block
-    s = block.shape[-1]
-    pad = (-s) % factor
-    padded = torch.nn.functional.pad(block, (0, pad))  # (..., r, s + pad)
-    sums = padded.reshape(*block.shape[:-1], -1, factor).sum(-1)  # (..., r, ⌈s/f⌉)
-    counts = torch.full((sums.shape[-1],), float(factor), dtype=block.dtype, device=block.device)
-    counts[-1] = factor - pad
-    return sums / counts
+class MapPooler:
+    """Sums blocks of P and P̂ into cells of f×g entries; ``maps()`` turns the sums into means.
+
+    Rows are summed into their cell with ``index_add_``, so row blocks of any size (and causal
+    blocks cut at their last visible key) pool exactly like the whole matrix would.
+    """
+
+    def __init__(
+        self, heads: int, num_rows: int, num_keys: int, *, max_side: int, device: torch.device
+    ) -> None:
+        if max_side < 1:
+            raise ValueError(f"max_side must be at least 1, got {max_side}")
+        self.shape = (num_rows, num_keys)
+        self.pool = (math.ceil(num_rows / max_side), math.ceil(num_keys / max_side))
+        cells = (heads, math.ceil(num_rows / self.pool[0]), math.ceil(num_keys / self.pool[1]))
+        self.sums = [torch.zeros(cells, dtype=torch.float32, device=device) for _ in range(2)]
+        self.negative = 0
+
+    def add(self, p: torch.Tensor, p_hat: torch.Tensor, heads: slice, rows: slice) -> None:
+        """Add one block (h', r, keys) of those heads and rows; entries past ``keys`` are 0."""
+        if float(p_hat.amin()) < 0:  # a compare-and-count pass only for signed maps
+            self.negative += int((p_hat < 0).sum())
+        f, g = self.pool
+        first, last = rows.start // f, (rows.stop - 1) // f  # cell rows this block touches
+        cell = torch.arange(rows.start, rows.stop, device=p.device) // f - first  # (r,)
+        for total, block in zip(self.sums, (p, p_hat), strict=True):
+            n, _, keys = block.shape
+            if f > 1:  # rows first: the column pass then reads f times less
+                block = block.new_zeros(n, last - first + 1, keys).index_add_(1, cell, block)
+            whole = keys // g * g  # columns in full groups of g; a view, no copy
+            columns = block[..., :whole].reshape(*block.shape[:2], -1, g).sum(-1)
+            if whole < keys:  # (n, r', ⌈keys/g⌉): the short last group
+                columns = torch.cat([columns, block[..., whole:].sum(-1, keepdim=True)], -1)
+            total[heads, first : last + 1, : columns.shape[-1]] += columns.float()
+
+    def maps(self) -> AttentionMaps:
+        """The pooled means (a short last cell is divided by its own size)."""
+        sizes, cell_counts = [], self.sums[0].shape[1:]
+        for length, factor, cells in zip(self.shape, self.pool, cell_counts, strict=True):
+            size = torch.full((cells,), float(factor))
+            size[-1] = length - factor * (cells - 1)
+            sizes.append(size)
+        area = (sizes[0][:, None] * sizes[1][None, :]).to(self.sums[0].device)  # (l', s')
+        exact, approx = ((total / area).cpu().numpy() for total in self.sums)
+        return AttentionMaps(exact, approx, self.pool, self.negative)
 
 
 def attention_maps(
@@ -53,36 +87,20 @@ def attention_maps(
     max_side: int = MAX_SIDE,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> AttentionMaps:
-    """P and P̂ per head, average-pooled to at most ``max_side`` per axis."""
-    if max_side < 1:
-        raise ValueError(f"max_side must be at least 1, got {max_side}")
+    """P and P̂ per head, average-pooled to at most ``max_side`` per axis, on their own.
+
+    ``explorer.metrics.reference_errors`` pools the same maps inside its metrics pass; this
+    standalone pass builds P and P̂ from ``exact_weights`` and ``approximate_weights``.
+    """
     num_rows, num_keys = x.shape[-2], y.shape[-2]
-    heads = math.prod(torch.broadcast_shapes(x.shape[:-2], y.shape[:-2], phi_q.shape[:-2]))
-    row_pool = math.ceil(num_rows / max_side)
-    col_pool = math.ceil(num_keys / max_side)
-    # Row blocks are whole multiples of the row pool so no pooled cell straddles two blocks.
+    batch = torch.broadcast_shapes(x.shape[:-2], y.shape[:-2], phi_q.shape[:-2], phi_k.shape[:-2])
+    heads = math.prod(batch)
+    pooler = MapPooler(heads, num_rows, num_keys, max_side=max_side, device=x.device)
     row_bytes = 4 * heads * num_keys * 8
-    per_block = max(1, memory_budget // max(1, row_bytes))
-    per_block = max(row_pool, per_block // row_pool * row_pool)
-    exact_parts, approx_parts, negative = [], [], 0
-    for rows in row_blocks(num_rows, 1, per_block):
-        p = exact_weights(x, y, rows=rows, causal=causal, scale=1.0).float()  # (..., r, s)
-        p_hat = approximate_weights(phi_q, phi_k, rows=rows, causal=causal).float()
-        negative += int((p_hat < 0).sum())
-        for parts, block in ((exact_parts, p), (approx_parts, p_hat)):
-            pooled = _pool_columns(block.reshape(heads, *block.shape[-2:]), col_pool)
-            r = pooled.shape[-2]
-            pad = (-r) % row_pool
-            if row_pool > 1:  # (n, r, s') → (n, ⌈r/f⌉, s') averaged over row groups
-                filled = torch.nn.functional.pad(pooled, (0, 0, 0, pad))
-                sums = filled.reshape(heads, -1, row_pool, pooled.shape[-1]).sum(-2)
-                counts = torch.full((sums.shape[-2], 1), float(row_pool))
-                counts[-1] = row_pool - pad
-                pooled = sums / counts.to(sums.device)
-            parts.append(pooled.cpu())
-    return AttentionMaps(
-        exact=torch.cat(exact_parts, dim=-2).numpy(),
-        approx=torch.cat(approx_parts, dim=-2).numpy(),
-        pool=(row_pool, col_pool),
-        negative_entries=negative,
-    )
+    for rows in row_blocks(num_rows, row_bytes, memory_budget):
+        r = rows.stop - rows.start
+        p = exact_weights(x, y, rows=rows, causal=causal, scale=1.0)  # (..., r, s)
+        p_hat = approximate_weights(phi_q, phi_k, rows=rows, causal=causal)  # (..., r, s)
+        p, p_hat = (t.expand(*batch, r, num_keys).reshape(heads, r, num_keys) for t in (p, p_hat))
+        pooler.add(p, p_hat, slice(0, heads), rows)
+    return pooler.maps()

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from explorer.exact import exact_weights, softmax_attention
+from explorer.exact import CACHE_BLOCK, exact_weights, head_row_blocks, softmax_attention
 from tests.conftest import gaussian
 
 # float64 reference vs float64 SDPA: both are exact up to rounding of O(s) sums, ~1e-15.
@@ -44,6 +44,27 @@ def test_row_blocks_equal_one_block(generator, causal):
     whole = softmax_attention(q, k, v, causal=causal)
     tiny_budget = softmax_attention(q, k, v, causal=causal, memory_budget=1)  # one row a block
     torch.testing.assert_close(tiny_budget, whole, atol=1e-14, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("heads", "rows", "row_bytes", "budget", "expected"),
+    [
+        (8, 100, 1000, 2**20, 1),  # a head's 100 kB fit ten times: one block of all 8
+        (8, 100, 1000, 350_000, 3),  # three heads a block: 3 + 3 + 2
+        (3, 100, 5000, 120_000, 15),  # a head does not fit: 5 blocks of 24 rows each
+        (2, 7, 1, 1, 14),  # budget below one row: one row a block
+        (2, 300, CACHE_BLOCK // 100, 2**40, 6),  # the cache cap, not the budget, cuts
+    ],
+)
+def test_head_row_blocks_cover_each_row_once(heads, rows, row_bytes, budget, expected):
+    seen = torch.zeros(heads, rows, dtype=torch.int64)
+    blocks = list(head_row_blocks(heads, rows, row_bytes, budget))
+    for head_slice, row_slice in blocks:
+        cells = (head_slice.stop - head_slice.start) * (row_slice.stop - row_slice.start)
+        assert cells * row_bytes <= max(row_bytes, min(budget, CACHE_BLOCK))
+        assert head_slice.stop - head_slice.start == 1 or row_slice == slice(0, rows)
+        seen[head_slice, row_slice] += 1
+    assert bool((seen == 1).all()) and len(blocks) == expected
 
 
 def test_weights_rows_sum_to_one_and_mask(generator):

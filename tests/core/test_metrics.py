@@ -12,7 +12,8 @@ from scipy.stats import entropy
 from explorer.exact import exact_weights, softmax_attention
 from explorer.feature_maps import get_feature_map
 from explorer.linear import approximate_weights, linear_attention
-from explorer.metrics import error_metrics, uniform_output, weight_metrics
+from explorer.maps import attention_maps
+from explorer.metrics import error_metrics, reference_errors, uniform_output, weight_metrics
 from explorer.projections import draw_projection, seeded_generator
 from tests.conftest import gaussian
 
@@ -110,3 +111,40 @@ def test_without_values_only_weights_are_compared():
     metrics = error_metrics(x, y, None, phi_q, phi_k, None, None, causal=False)
     assert metrics.output_relative_error is None and metrics.row_output_error is None
     assert metrics.weights_relative_error > 0
+
+
+@pytest.mark.parametrize("budget", [1, 10**9])  # one row a block, or one block
+@pytest.mark.parametrize("causal", [False, True])
+def test_one_fused_pass_equals_the_separate_ones(causal, budget):
+    # Independent truth: torch's SDPA in float64 for Y; the standalone maps pass (built from
+    # exact_weights and approximate_weights) for the pooled maps; error_metrics for the rest.
+    # All float64 except the float32 maps, hence the two tolerances.
+    g = torch.Generator().manual_seed(24)
+    x, y = gaussian(3, 2, 40, 6, generator=g, scale=0.6), gaussian(1, 2, 40, 6, generator=g)
+    v = gaussian(3, 1, 40, 5, generator=g)  # broadcast over heads (dim 1), batch over dim 0
+    w = draw_projection("orthogonal", 16, 6, generator=seeded_generator(3))
+    phi_q, phi_k = get_feature_map("positive")(x, y, w)
+    approx = linear_attention(phi_q, phi_k, v, causal=causal).output
+    fused = reference_errors(
+        x, y, v, phi_q, phi_k, approx, causal=causal, max_side=7, memory_budget=budget
+    )
+    sdpa = torch.nn.functional.scaled_dot_product_attention(
+        x, y.expand(3, 2, 40, 6), v.expand(3, 2, 40, 5), is_causal=causal, scale=1.0
+    )
+    assert fused.exact_output.shape == (3, 2, 40, 5)
+    torch.testing.assert_close(fused.exact_output, sdpa, rtol=1e-12, atol=1e-12)
+    separate = error_metrics(x, y, v, phi_q, phi_k, sdpa, approx, causal=causal)
+    for name in ("output_relative_error", "weights_relative_error", "row_kl_mean", "row_tv_mean"):
+        assert getattr(fused.metrics, name) == pytest.approx(getattr(separate, name), rel=1e-10)
+    maps = attention_maps(x, y, phi_q, phi_k, causal=causal, max_side=7)
+    assert fused.maps.pool == maps.pool == (6, 6) and fused.maps.exact.shape == (6, 7, 7)
+    np.testing.assert_allclose(fused.maps.exact, maps.exact, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(fused.maps.approx, maps.approx, rtol=1e-5, atol=1e-7)
+    assert fused.maps.negative_entries == maps.negative_entries == 0  # positive features
+
+
+def test_without_values_the_pass_has_no_output():
+    x, y, _, phi_q, phi_k = setup()
+    fused = reference_errors(x, y, None, phi_q, phi_k, None, causal=False)
+    assert fused.exact_output is None and fused.maps is None
+    assert fused.metrics.output_relative_error is None
