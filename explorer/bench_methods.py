@@ -8,6 +8,9 @@ Methods (all map q, k, v (b, h, l, d) to (b, h, l, e) on the same device and dty
                      estimator); optional, from requirements-bench.txt
   roofline           only the matrix products favor does, same shapes and blocks, no exp,
                      no reductions, no copies: the time favor cannot beat (returns no output)
+  compare            the explorer's own comparison, ``explorer.compare`` without display maps
+                     (φ, linear attention, and one fused pass for the exact output and every
+                     error metric); returns its exact output, so vs_sdpa shows it is exact
 Peak memory is measured in a fresh child process per method: CPU peak RSS above the RSS just
 before the call (Linux VmHWM reset by /proc/self/clear_refs, else ru_maxrss), CUDA
 ``max_memory_allocated`` above the allocation before it.
@@ -28,14 +31,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from explorer.device import DTYPES, compute_dtype, resolve_device
+from explorer.experiment import ExperimentConfig, compare
+from explorer.inputs import AttentionInputs
 from explorer.linear import favor_attention, favor_chunk
 from explorer.projections import draw_projection, seeded_generator
 
-METHODS = ("sdpa", "naive", "favor", "performer_pytorch", "roofline")
+METHODS = ("sdpa", "naive", "favor", "performer_pytorch", "roofline", "compare")
 NAIVE_MAX_BYTES = 4 * 2**30  # naive attention is skipped above this L×L footprint
 
 
@@ -131,6 +137,28 @@ def favor_products(q, k, v, w, *, causal: bool) -> Callable[[], None]:
     return run
 
 
+def explorer_compare(spec: BenchSpec, q, k, v) -> Callable[[], torch.Tensor]:
+    """``compare`` on q, k, v (b, h, l, d) as (b·h)-head inputs, its W drawn from spec.seed."""
+
+    def heads(t: torch.Tensor) -> np.ndarray:
+        return t.reshape(-1, *t.shape[-2:]).cpu().numpy()  # (b·h, l, d)
+
+    inputs = AttentionInputs(heads(q.float()), heads(k.float()), heads(v.float()), name="bench")
+    config = ExperimentConfig(
+        num_features=spec.num_features,
+        seed=spec.seed,
+        causal=spec.causal,
+        device=str(q.device),
+        dtype=spec.dtype,
+    )
+
+    def call() -> torch.Tensor:
+        exact = compare(config, inputs, with_maps=False).exact_output  # (b·h, l, e)
+        return torch.from_numpy(exact).reshape(v.shape)  # (b, h, l, e)
+
+    return call
+
+
 def make_method(name: str, spec: BenchSpec, q, k, v, w) -> Callable[[], torch.Tensor | None]:
     """A zero-argument call of one method on the given inputs (Unavailable if it cannot run)."""
     causal = spec.causal
@@ -153,6 +181,8 @@ def make_method(name: str, spec: BenchSpec, q, k, v, w) -> Callable[[], torch.Te
         return call
     if name == "roofline":
         return favor_products(q, k, v, w, causal=causal)
+    if name == "compare":
+        return explorer_compare(spec, q, k, v)
     raise ValueError(f"unknown method {name!r}: use one of {', '.join(METHODS)}")
 
 
