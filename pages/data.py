@@ -8,6 +8,7 @@ import streamlit as st
 
 from explorer import ui
 from explorer.charts.errors import norm_histograms
+from explorer.control import control_table, verdict
 from explorer.theory import relative_mse
 
 st.title("Data")
@@ -66,3 +67,35 @@ fig = norm_histograms(stats.x_sq_norms, stats.pair_sq_sum_sample)
 ui.chart(fig, "data_norms")
 table = pd.DataFrame({"pair_sq_sum": stats.pair_sq_sum_sample})
 ui.downloads(fig, table, "input_norms")
+
+if data.inputs is not None and settings.source != "synthetic":
+    st.subheader("Structure or norms?")
+    st.markdown(
+        "A **control**: the same row norms |q_i| and |k_j| as your data, with the directions "
+        "drawn at random (so queries no longer align with their keys), under the same settings. "
+        "If both err alike, the norms explain the error; if your data errs more, the way its "
+        "queries and keys align makes it harder (|x+y|² = |x|² + |y|² + 2x·y)."
+    )
+    with ui.errors_as_messages():
+        control = ui.comparison(settings, ui.matched_control(data, seed=settings.config.data_seed))
+    table = control_table(result, control)
+    st.dataframe(table, hide_index=True, key="control_table")
+    st.caption(
+        {
+            "norms": "The control errs about as much (within 20%): the row norms explain it.",
+            "directions_harder": "Your data errs more than the control: the alignment of its "
+            "queries with its keys adds to what the norms predict.",
+            "directions_easier": "Your data errs less than the control: its directions make "
+            "the kernel easier to estimate than its norms alone suggest.",
+            "undefined": "The two errors cannot be compared here (zero or undefined).",
+        }[verdict(result, control)]
+    )
+    st.download_button(
+        "Control table (CSV)",
+        table.to_csv(index=False),
+        file_name="norms_control.csv",
+        mime="text/csv",
+        key="control_csv",
+        on_click="ignore",
+        icon=":material/download:",
+    )

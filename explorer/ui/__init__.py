@@ -14,7 +14,7 @@ from explorer.ui.compute import (
     sweep_table,
     timing_table,
 )
-from explorer.ui.data import Data, current_data
+from explorer.ui.data import Data, current_data, matched_control
 from explorer.ui.sidebar import Settings, settings, sidebar
 from explorer.ui.widgets import cached_figure, chart, downloads, errors_as_messages, fmt, plain
 
@@ -29,6 +29,7 @@ __all__ = [
     "errors_as_messages",
     "figure_table",
     "fmt",
+    "matched_control",
     "monte_carlo",
     "plain",
     "prediction",

@@ -162,3 +162,18 @@ def test_request_over_budget_shows_the_limit(monkeypatch):
     finally:
         monkeypatch.delenv("EXPLORER_MAX_SEQ_LEN")
         runtime.clear()
+
+
+def test_data_page_sets_real_data_beside_its_norms_matched_control():
+    at = start()
+    at.switch_page("pages/data.py").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    (frame,) = [d.value for d in at.dataframe if "norms-matched control" in d.value.columns]
+    table = frame.set_index("metric")
+    real, control = table["your data"], table["norms-matched control"]
+    assert (real.iloc[:4] > 0).all() and (control.iloc[:4] > 0).all()
+    assert not np.allclose(real.iloc[:4].to_numpy(float), control.iloc[:4].to_numpy(float))
+    assert any("control" in c.value for c in at.caption)  # the verdict
+    at.selectbox(key="src").set_value("synthetic").run()
+    assert not at.exception
+    assert not [d for d in at.dataframe if "norms-matched control" in d.value.columns]
