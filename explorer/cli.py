@@ -24,8 +24,9 @@ from explorer.cli_data import (
     run_capture,
     run_inspect,
 )
+from explorer.control import control_runs, control_summary
 from explorer.errors import ExplorerError
-from explorer.experiment import Comparison, ExperimentConfig, compare
+from explorer.experiment import Comparison, ExperimentConfig, compare, synthetic_inputs
 from explorer.feature_maps import FEATURE_MAPS
 from explorer.inputs import AttentionInputs
 from explorer.projections import PROJECTIONS
@@ -107,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(cmp)
     cmp.add_argument("--json", action="store_true", help="print one JSON object")
     cmp.add_argument("--save", type=Path, help="write exact_output and approx_output (.npz)")
+    cmp.add_argument(
+        "--control",
+        action="store_true",
+        help="also run a norms-matched control (same row norms, random directions), 5 draws",
+    )
 
     swp = sub.add_parser("sweep", help="compare over a grid of settings, to a tidy CSV")
     swp.add_argument("--feature-maps", type=_csv(_feature_map), default=["positive"])
@@ -188,6 +194,9 @@ def run_compare(args: argparse.Namespace) -> int:
     )
     result = compare(config, inputs, with_maps=False)  # the CLI prints no maps
     summary = _summary(result)
+    if args.control:
+        source = synthetic_inputs(config) if inputs is None else inputs
+        summary["control"] = control_summary(*control_runs(config, source))
     if args.save is not None:
         if result.exact_output is None:
             raise ExplorerError("--save needs V: outputs cannot be computed without values")
@@ -195,9 +204,10 @@ def run_compare(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_json_safe(summary), indent=2))
         return 0
-    for key, value in summary.items():
-        if key != "config":
-            print(f"{key:28s} {value:.6g}" if isinstance(value, float) else f"{key:28s} {value}")
+    flat = {k: v for k, v in summary.items() if k not in ("config", "control")}
+    flat.update({f"control.{k}": v for k, v in summary.get("control", {}).items()})
+    for key, value in flat.items():
+        print(f"{key:44s} {value:.6g}" if isinstance(value, float) else f"{key:44s} {value}")
     return 0
 
 

@@ -2,21 +2,29 @@
 
 The variance of positive features grows like e^{|x+y|²} (Performer Lemma 2), and |x+y|² =
 |x|² + |y|² + 2x·y: row norms and how queries align with keys. ``matched_inputs`` keeps every
-|q_i| and |k_j| and draws the directions at random, so comparing the same settings on both
-shows how much of the error the norms alone explain and how much the directions add (or save).
+|q_i| and |k_j| and draws the directions at random. Both sides are repeated over ``draws``
+seeds (draw j: features from seed j; the control also draws its directions from seed j), since
+one draw of either varies by 10–20% at a few hundred tokens. The verdict compares the mean
+errors with Welch's standard error: within two of them the norms explain the error.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
-from explorer.experiment import Comparison
+from explorer.experiment import Comparison, ExperimentConfig, compare
+from explorer.inputs import AttentionInputs
+from explorer.synthetic import matched_inputs
 
 ControlVerdict = Literal["norms", "directions_harder", "directions_easier", "undefined"]
-SAME_WITHIN = 0.2  # relative difference under which the two errors count as the same
+CONTROL_DRAWS = 5  # seeds per side: enough for a standard error, cheap on real captures
+SAME_WITHIN_SE = 2.0  # |difference of means| within this many standard errors: "the same"
 
 # (label, field of ErrorMetrics, field of its uniform baseline)
 CONTROL_ROWS = (
@@ -27,37 +35,72 @@ CONTROL_ROWS = (
 )
 
 
-def control_table(real: Comparison, control: Comparison) -> pd.DataFrame:
-    """One row per metric: the real inputs, the norms-matched control, and both baselines."""
-    rows = []
-    for label, name, baseline in CONTROL_ROWS:
-        rows.append(
+def control_runs(
+    config: ExperimentConfig, inputs: AttentionInputs, *, draws: int = CONTROL_DRAWS
+) -> tuple[list[Comparison], list[Comparison]]:
+    """(real, control) comparisons, draw j with features seed config.seed + j."""
+    if draws < 2:
+        raise ValueError(f"draws must be at least 2 (a spread needs two), got {draws}")
+    real, control = [], []
+    for j in range(draws):
+        seeded = replace(config, seed=config.seed + j)
+        real.append(compare(seeded, inputs, with_maps=False))
+        matched = matched_inputs(inputs, seed=config.data_seed + j)
+        control.append(compare(seeded, matched, with_maps=False))
+    return real, control
+
+
+def _values(runs: Sequence[Comparison], name: str) -> np.ndarray:
+    if name == "mean_pair_sq_sum":
+        return np.array([float(r.statistics.mean_pair_sq_sum.mean()) for r in runs])
+    values = [getattr(r.metrics, name) for r in runs]
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def control_table(real: Sequence[Comparison], control: Sequence[Comparison]) -> pd.DataFrame:
+    """One row per metric: means over the draws of both sides, their spreads, the baseline."""
+    rows = [*CONTROL_ROWS, ("mean |x + y|² (predicts the variance)", "mean_pair_sq_sum", None)]
+    table = []
+    for label, name, baseline in rows:
+        ours, theirs = _values(real, name), _values(control, name)
+        table.append(
             {
                 "metric": label,
-                "your data": getattr(real.metrics, name),
-                "norms-matched control": getattr(control.metrics, name),
-                "uniform baseline (your data)": getattr(real.metrics, baseline),
+                "your data": ours.mean(),
+                "your data, SD": ours.std(ddof=1),
+                "norms-matched control": theirs.mean(),
+                "control, SD": theirs.std(ddof=1),
+                "uniform baseline": None if baseline is None else _values(real, baseline).mean(),
             }
         )
-    rows.append(
-        {
-            "metric": "mean |x + y|² (predicts the variance)",
-            "your data": float(real.statistics.mean_pair_sq_sum.mean()),
-            "norms-matched control": float(control.statistics.mean_pair_sq_sum.mean()),
-            "uniform baseline (your data)": None,
-        }
-    )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(table)
 
 
-def verdict(real: Comparison, control: Comparison) -> ControlVerdict:
-    """Which explains the error: the output error (weights without V) of both, compared."""
+def verdict(real: Sequence[Comparison], control: Sequence[Comparison]) -> ControlVerdict:
+    """Which explains the output error (weights error without V): Welch's two-sided check."""
     name = "output_relative_error"
-    if real.metrics.output_relative_error is None or control.metrics.output_relative_error is None:
+    if any(r.metrics.output_relative_error is None for r in (*real, *control)):
         name = "weights_relative_error"
-    ours, theirs = getattr(real.metrics, name), getattr(control.metrics, name)
-    if not (math.isfinite(ours) and math.isfinite(theirs)) or max(ours, theirs) == 0:
+    ours, theirs = _values(real, name), _values(control, name)
+    if len(ours) < 2 or len(theirs) < 2 or not np.isfinite([*ours, *theirs]).all():
         return "undefined"
-    if abs(ours - theirs) <= SAME_WITHIN * max(ours, theirs):
+    gap = ours.mean() - theirs.mean()
+    se = math.sqrt(ours.var(ddof=1) / len(ours) + theirs.var(ddof=1) / len(theirs))
+    if abs(gap) <= SAME_WITHIN_SE * se:
         return "norms"
-    return "directions_harder" if ours > theirs else "directions_easier"
+    return "directions_harder" if gap > 0 else "directions_easier"
+
+
+def control_summary(real: Sequence[Comparison], control: Sequence[Comparison]) -> dict:
+    """The table's means and spreads, flat, and the verdict, for ``compare --control``."""
+    out: dict[str, object] = {"draws": len(real)}
+    for (_, name, _), row in zip(
+        (*CONTROL_ROWS, ("", "mean_pair_sq_sum", None)),
+        control_table(real, control).itertuples(index=False),
+        strict=True,
+    ):
+        out[f"{name}_mean"] = float(row[1])
+        out[f"{name}_control_mean"] = float(row[3])
+        out[f"{name}_control_sd"] = float(row[4])
+    out["verdict"] = verdict(real, control)
+    return out

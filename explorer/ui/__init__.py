@@ -10,11 +10,12 @@ from explorer.ui.compute import (
     comparison,
     figure_table,
     monte_carlo,
+    norms_control,
     prediction,
     sweep_table,
     timing_table,
 )
-from explorer.ui.data import Data, current_data, matched_control
+from explorer.ui.data import Data, current_data
 from explorer.ui.sidebar import Settings, settings, sidebar
 from explorer.ui.widgets import cached_figure, chart, downloads, errors_as_messages, fmt, plain
 
@@ -29,8 +30,8 @@ __all__ = [
     "errors_as_messages",
     "figure_table",
     "fmt",
-    "matched_control",
     "monte_carlo",
+    "norms_control",
     "plain",
     "prediction",
     "settings",

@@ -18,7 +18,7 @@ import streamlit as st
 import torch
 
 from explorer.budget import Budget
-from explorer.errors import BudgetError
+from explorer.errors import BudgetError, ExplorerError
 from explorer.experiment import Comparison, ExperimentConfig, compare
 from explorer.inputs import AttentionInputs
 from explorer.sweep import sweep, sweep_configs
@@ -85,6 +85,22 @@ def comparison(s: Settings, data: Data, **changes) -> Comparison:
     _check(config, data)
     with compute_slot():
         return _compare(config, data.key, data.inputs)
+
+
+@st.cache_data(max_entries=16, max_size="256MB", show_spinner="Running the norms-matched control…")
+def _norms_control(config: ExperimentConfig, key: str, _inputs: AttentionInputs):
+    from explorer.control import control_runs
+
+    return control_runs(config, _inputs)
+
+
+def norms_control(s: Settings, data: Data) -> tuple[list[Comparison], list[Comparison]]:
+    """Cached ``explorer.control.control_runs`` on real data: (real, control) comparisons."""
+    if data.inputs is None:
+        raise ExplorerError("the norms-matched control needs real inputs, not synthetic ones")
+    _check(s.config, data)
+    with compute_slot():
+        return _norms_control(s.config, data.key, data.inputs)
 
 
 @st.cache_data(max_entries=16, max_size="128MB", show_spinner=False)

@@ -125,21 +125,3 @@ def current_data(s: Settings, *, layer: int | None = None) -> Data:
         num_layers=first_axis,
         layout=loaded.layout,
     )
-
-
-@st.cache_data(max_entries=8, max_size="256MB", scope="session", show_spinner=False)
-def _matched(key: str, seed: int, _inputs: AttentionInputs) -> AttentionInputs:
-    from explorer.synthetic import matched_inputs
-
-    return matched_inputs(_inputs, seed=seed)
-
-
-def matched_control(data: Data, *, seed: int) -> Data:
-    """The control of real inputs: the same row norms |q_i|, |k_j|, random directions."""
-    if data.inputs is None:
-        raise ExplorerError("a norms-matched control needs real inputs, not synthetic ones")
-    return Data(
-        _matched(data.key, seed, data.inputs),
-        f"matched:{seed}:{data.key}",
-        f"norms matched to: {data.description}",
-    )

@@ -172,8 +172,11 @@ def test_data_page_sets_real_data_beside_its_norms_matched_control():
     table = frame.set_index("metric")
     real, control = table["your data"], table["norms-matched control"]
     assert (real.iloc[:4] > 0).all() and (control.iloc[:4] > 0).all()
+    assert (table["control, SD"].iloc[:4] > 0).all()  # five draws, a spread
     assert not np.allclose(real.iloc[:4].to_numpy(float), control.iloc[:4].to_numpy(float))
     assert any("control" in c.value for c in at.caption)  # the verdict
+    at.toggle(key="control").set_value(False).run()
+    assert not [d for d in at.dataframe if "norms-matched control" in d.value.columns]
     at.selectbox(key="src").set_value("synthetic").run()
     assert not at.exception
     assert not [d for d in at.dataframe if "norms-matched control" in d.value.columns]

@@ -189,6 +189,22 @@ def test_compare_input_file_with_layer_and_head(tmp_path):
     assert np.load(tmp_path / "o.npz")["exact_output"].shape == (1, 63, 32)  # one head
 
 
+def test_compare_with_a_norms_matched_control():
+    sample = ROOT / "explorer" / "data" / "minilm_sample.safetensors"
+    result = run("compare", "--input", str(sample), "--layer", "2", "--control", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    control = summary["control"]
+    assert control["draws"] == 5
+    assert control["verdict"] in ("norms", "directions_harder", "directions_easier")
+    # Draw 0 of the real side is the comparison printed above it (features seed 0).
+    assert 0 < control["output_relative_error_mean"] < 10
+    assert control["output_relative_error_control_sd"] > 0
+    assert control["mean_pair_sq_sum_mean"] == pytest.approx(summary["mean_pair_sq_sum"])
+    text = run("compare", "--input", str(sample), "--layer", "2", "--control")
+    assert "control.verdict" in text.stdout
+
+
 def test_inspect_describes_a_file_and_refuses_bad_ones(tmp_path):
     sample = ROOT / "explorer" / "data" / "minilm_sample.safetensors"
     result = run("inspect", str(sample), "--json")
