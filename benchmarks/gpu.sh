@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU check, one script, under 5 minutes on one CUDA device: the core tests with the `gpu` marker
-# included, then the benchmark (fp32, both maskings, and bf16 inputs), tables written to files.
+# included, then the benchmark (fp32, both maskings; the whole comparison vs SDPA; bf16 inputs),
+# tables written to files.
 #   bash benchmarks/gpu.sh [OUT_DIR]      (default: $OUT if set, else benchmarks/out)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -25,9 +26,12 @@ timeout 120 python -m pytest -q tests/core -p no:cacheprovider -m "not bench" -x
 
 timeout 110 python benchmarks/bench_attention.py --device cuda --causal both --repeats 10 \
   --max-seconds 8 --seq-lens 1024,4096,16384,65536 --out "$out/gpu_bench.txt" --json --quiet \
-  > "$out/gpu_bench.json" || status=1
+  --methods sdpa,naive,favor,performer_pytorch,roofline > "$out/gpu_bench.json" || status=1
+timeout 40 python benchmarks/bench_attention.py --device cuda --repeats 3 --max-seconds 5 \
+  --seq-lens 4096,16384 --no-memory --methods sdpa,compare \
+  --out "$out/gpu_bench_compare.txt" --quiet > /dev/null || status=1
 timeout 35 python benchmarks/bench_attention.py --device cuda --dtype bfloat16 --repeats 10 \
   --max-seconds 5 --seq-lens 4096,16384,65536 --no-memory --methods sdpa,favor,roofline \
   --out "$out/gpu_bench_bf16.txt" --quiet > /dev/null || status=1
-cat "$out/gpu_bench.txt" "$out/gpu_bench_bf16.txt" 2>/dev/null
+cat "$out/gpu_bench.txt" "$out/gpu_bench_compare.txt" "$out/gpu_bench_bf16.txt" 2>/dev/null
 exit "$status"

@@ -47,21 +47,37 @@ def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor | None = None) -
         ) from None
 
 
+def block_cap(device: torch.device) -> int:
+    """Largest block in bytes: ``CACHE_BLOCK`` on a CPU; on an accelerator only the budget
+    caps it, since small blocks there are bound by kernel launches, not by a cache."""
+    return CACHE_BLOCK if device.type == "cpu" else 2**62
+
+
 def row_blocks(
-    num_rows: int, row_bytes: int, memory_budget: int = DEFAULT_MEMORY_BUDGET
+    num_rows: int,
+    row_bytes: int,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    *,
+    cache_block: int = CACHE_BLOCK,
 ) -> Iterator[slice]:
     """Slices of query rows whose l×s blocks fit the budget (at least one row per block).
 
-    Blocks are also capped at ``CACHE_BLOCK`` bytes: the several passes over a block then run
-    from cache, and a block that size is reused by malloc instead of page-faulting afresh.
+    Blocks are also capped at ``cache_block`` bytes (``block_cap``): on a CPU the several passes
+    over a block then run from cache, and a block that size is reused by malloc instead of
+    page-faulting afresh.
     """
-    rows = max(1, min(memory_budget, CACHE_BLOCK) // max(1, row_bytes))
+    rows = max(1, min(memory_budget, cache_block) // max(1, row_bytes))
     for start in range(0, num_rows, rows):
         yield slice(start, min(num_rows, start + rows))
 
 
 def head_row_blocks(
-    num_heads: int, num_rows: int, row_bytes: int, memory_budget: int = DEFAULT_MEMORY_BUDGET
+    num_heads: int,
+    num_rows: int,
+    row_bytes: int,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    *,
+    cache_block: int = CACHE_BLOCK,
 ) -> Iterator[tuple[slice, slice]]:
     """(heads, rows) blocks of a flattened (n, l, s) problem; ``row_bytes`` is for one head.
 
@@ -69,14 +85,14 @@ def head_row_blocks(
     of its own, so every block keeps as many rows as the budget allows: a block of few rows over
     many heads makes thin, slow matrix products.
     """
-    cap = min(memory_budget, CACHE_BLOCK)
+    cap = min(memory_budget, cache_block)
     if num_rows * row_bytes <= cap:
         step = max(1, cap // max(1, num_rows * row_bytes))
         for start in range(0, num_heads, step):
             yield slice(start, min(num_heads, start + step)), slice(0, num_rows)
         return
     for head in range(num_heads):
-        for rows in row_blocks(num_rows, row_bytes, memory_budget):
+        for rows in row_blocks(num_rows, row_bytes, memory_budget, cache_block=cache_block):
             yield slice(head, head + 1), rows
 
 
@@ -146,7 +162,8 @@ def softmax_attention(
     out = torch.empty(*batch, q.shape[-2], v.shape[-1], dtype=work, device=q.device)
     values = v.to(work)
     row_bytes = 2 * num_heads * k.shape[-2] * torch.finfo(work).bits // 8  # scores + weights
-    for rows in row_blocks(q.shape[-2], row_bytes, memory_budget):
+    cap = block_cap(q.device)
+    for rows in row_blocks(q.shape[-2], row_bytes, memory_budget, cache_block=cap):
         keys = visible_keys(rows, k.shape[-2], causal)  # causal: later keys are all hidden
         block = scores(q, k, rows, causal=causal, scale=scale, keys=keys)  # (..., r, keys)
         out[..., rows, :] = torch.softmax(block, dim=-1) @ values[..., :keys, :]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from explorer.exact import DEFAULT_MEMORY_BUDGET, exact_weights, row_blocks
+from explorer.exact import DEFAULT_MEMORY_BUDGET, block_cap, exact_weights, row_blocks
 from explorer.linear import approximate_weights
 
 MAX_SIDE = 1024  # the largest map side sent to a chart (1024² float32 ≈ 4 MB per map)
@@ -97,7 +97,7 @@ def attention_maps(
     heads = math.prod(batch)
     pooler = MapPooler(heads, num_rows, num_keys, max_side=max_side, device=x.device)
     row_bytes = 4 * heads * num_keys * 8
-    for rows in row_blocks(num_rows, row_bytes, memory_budget):
+    for rows in row_blocks(num_rows, row_bytes, memory_budget, cache_block=block_cap(x.device)):
         r = rows.stop - rows.start
         p = exact_weights(x, y, rows=rows, causal=causal, scale=1.0)  # (..., r, s)
         p_hat = approximate_weights(phi_q, phi_k, rows=rows, causal=causal)  # (..., r, s)

@@ -5,12 +5,13 @@ relative Frobenius error, max |P̂ − P|, per-row total variation ½Σ_j|P̂_ij
 KL(P_i ‖ P̂_i). Each comes with the uniform-attention baseline (P_ij = 1/#visible keys, output =
 mean of the visible V): an approximation worse than the baseline has learnt nothing.
 Max relative per-entry errors are avoided: they explode on tiny entries (google-research#503).
-The l×s matrices exist only one block of rows at a time (``memory_budget`` bytes, and at most
-``CACHE_BLOCK`` so every pass runs from cache); each block's statistics are per-row reductions,
-so any blocking gives the same numbers. ``reference_errors`` is the one pass a comparison needs:
-each block of P also gives its rows of the exact output PV, and P, P̂ are pooled for display
-there, so S = XYᵀ and K = φ(Q)φ(K)ᵀ are computed once. Causal blocks stop at their last visible
-key. Shapes: x (..., l, d), y (..., s, d) pre-scaled (x·y is the logit), v (..., s, e).
+The l×s matrices exist only one block of rows at a time (``memory_budget`` bytes, and on a CPU
+at most ``CACHE_BLOCK`` so every pass runs from cache); each block's statistics are per-row
+reductions, so any blocking gives the same numbers. ``reference_errors`` is the one pass a
+comparison needs: each block of P also gives its rows of the exact output PV, and P, P̂ are
+pooled for display there, so S = XYᵀ and K = φ(Q)φ(K)ᵀ are computed once. Causal blocks stop
+at their last visible key. Shapes: x (..., l, d), y (..., s, d) pre-scaled (x·y is the logit),
+v (..., s, e).
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from explorer.exact import DEFAULT_MEMORY_BUDGET, head_row_blocks, scores, visible_keys
+from explorer.exact import (
+    DEFAULT_MEMORY_BUDGET,
+    block_cap,
+    head_row_blocks,
+    scores,
+    visible_keys,
+)
 from explorer.maps import AttentionMaps, MapPooler
 from explorer.metrics_block import ROW_STATS, EntrySample, row_statistics, weight_block
 
@@ -112,7 +119,8 @@ def row_pass(
         values = values.to(phi_q.dtype)
     buffers = 4 if pooler is None else 5  # S, P, K and scratch (+ the rows pooled for maps)
     row_bytes = buffers * s * phi_q.element_size()  # one row of one head
-    for heads, rows in head_row_blocks(n, l, row_bytes, memory_budget):
+    blocks = head_row_blocks(n, l, row_bytes, memory_budget, cache_block=block_cap(dev))
+    for heads, rows in blocks:
         keys = visible_keys(rows, s, causal)
         s_blk = scores(x[heads], y[heads], rows, causal=causal, scale=LOG2E, keys=keys)
         k_blk = phi_q[heads, rows] @ phi_k_t[heads, :, :keys]  # (h', r, keys), as S

@@ -6,7 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from explorer.exact import CACHE_BLOCK, exact_weights, head_row_blocks, softmax_attention
+from explorer.exact import (
+    CACHE_BLOCK,
+    block_cap,
+    exact_weights,
+    head_row_blocks,
+    softmax_attention,
+)
 from tests.conftest import gaussian
 
 # float64 reference vs float64 SDPA: both are exact up to rounding of O(s) sums, ~1e-15.
@@ -65,6 +71,17 @@ def test_head_row_blocks_cover_each_row_once(heads, rows, row_bytes, budget, exp
         assert head_slice.stop - head_slice.start == 1 or row_slice == slice(0, rows)
         seen[head_slice, row_slice] += 1
     assert bool((seen == 1).all()) and len(blocks) == expected
+
+
+def test_blocks_are_cache_sized_on_a_cpu_and_budget_sized_elsewhere():
+    assert block_cap(torch.device("cpu")) == CACHE_BLOCK
+    gpu_cap = block_cap(torch.device("meta"))  # any non-CPU device: only the budget caps
+    row_bytes = CACHE_BLOCK // 100
+    on_cpu = list(head_row_blocks(2, 300, row_bytes, 2**40))
+    elsewhere = list(head_row_blocks(2, 300, row_bytes, 2**40, cache_block=gpu_cap))
+    assert len(on_cpu) == 6 and elsewhere == [(slice(0, 2), slice(0, 300))]
+    budgeted = list(head_row_blocks(2, 300, row_bytes, 50 * row_bytes, cache_block=gpu_cap))
+    assert len(budgeted) == 12  # the memory budget still holds: 50 rows a block
 
 
 def test_weights_rows_sum_to_one_and_mask(generator):
