@@ -96,7 +96,8 @@ def row_pass(
     seed: int = 0,
 ) -> RowPass:
     """Attention-matrix errors block by block (never the whole l×s matrix), with PV and maps."""
-    batch = torch.broadcast_shapes(x.shape[:-2], y.shape[:-2], phi_q.shape[:-2], phi_k.shape[:-2])
+    shapes = [t.shape[:-2] for t in (x, y, phi_q, phi_k, values) if t is not None]
+    batch = torch.broadcast_shapes(*shapes)
     n, l, s, dev = math.prod(batch), x.shape[-2], y.shape[-2], x.device
 
     def flat(t: torch.Tensor) -> torch.Tensor:

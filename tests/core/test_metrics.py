@@ -143,6 +143,16 @@ def test_one_fused_pass_equals_the_separate_ones(causal, budget):
     assert fused.maps.negative_entries == maps.negative_entries == 0  # positive features
 
 
+def test_values_with_more_batch_dims_broadcast_the_pass():
+    x, y, _, phi_q, phi_k = setup()  # (2, 30, ·)
+    v = gaussian(3, 2, 30, 4, generator=torch.Generator().manual_seed(25))
+    fused = reference_errors(x, y, v, phi_q, phi_k, None, causal=False)
+    sdpa = torch.nn.functional.scaled_dot_product_attention(
+        x.expand(3, 2, 30, 6), y.expand(3, 2, 30, 6), v, scale=1.0
+    )
+    torch.testing.assert_close(fused.exact_output, sdpa, rtol=1e-12, atol=1e-12)
+
+
 def test_without_values_the_pass_has_no_output():
     x, y, _, phi_q, phi_k = setup()
     fused = reference_errors(x, y, None, phi_q, phi_k, None, causal=False)
