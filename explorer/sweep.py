@@ -18,31 +18,13 @@ from explorer.experiment import ExperimentConfig, compare, synthetic_inputs
 from explorer.inputs import AttentionInputs
 
 SWEEP_AXES = (
-    "feature_map",
-    "projection",
-    "num_features",
-    "input_scale",
-    "seq_len",
-    "head_dim",
-    "num_heads",
-    "causal",
-    "data_seed",
-    "data_kind",
-    "alignment",
-    "num_clusters",
-    "rank",
+    "feature_map", "projection", "num_features", "input_scale", "seq_len", "head_dim",
+    "num_heads", "causal", "data_seed", "data_kind", "alignment", "num_clusters", "rank",
     "softmax_scale",
 )
 DATA_AXES = (  # axes that change synthetic data (not allowed on given inputs)
-    "input_scale",
-    "seq_len",
-    "head_dim",
-    "num_heads",
-    "data_seed",
-    "data_kind",
-    "alignment",
-    "num_clusters",
-    "rank",
+    "input_scale", "seq_len", "head_dim", "num_heads", "data_seed", "data_kind", "alignment",
+    "num_clusters", "rank",
 )
 METRIC_COLUMNS = (
     "output_relative_error",
