@@ -33,6 +33,7 @@ def test_gaussian_inputs_are_explained_by_their_norms():
     real, control = control_runs(replace(CONFIG, data_kind="gaussian"), synthetic_inputs(CONFIG))
     assert len(real) == len(control) == 5
     assert [r.config.seed for r in real] == [0, 1, 2, 3, 4]
+    assert all(r.exact_output is None and r.approx_output is None for r in (*real, *control))
     assert verdict(real, control) == "norms"
     table = control_table(real, control)
     errors = [r.metrics.output_relative_error for r in real]
