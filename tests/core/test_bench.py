@@ -32,7 +32,7 @@ from explorer.bench_report import crossover, format_table
 from explorer.exact import exact_weights
 from explorer.feature_maps import get_feature_map, positive_features
 from explorer.linear import approximate_weights, favor_attention, linear_attention
-from explorer.metrics import relative_error, weight_metrics
+from explorer.metrics import reference_errors, relative_error, weight_metrics
 from explorer.projections import draw_projection, seeded_generator
 from tests.conftest import gaussian
 
@@ -250,3 +250,15 @@ def test_gpu_paths_equal_cpu(causal):
     )
     for key in ("weights_relative_error", "row_tv_mean", "row_kl_mean", "max_abs_error"):
         assert on_gpu[key] == pytest.approx(on_cpu[key], rel=1e-9), key
+    # The whole comparison on the GPU (one fused pass with maps, unbounded block cap there).
+    got_compare = outputs(gpu, ["compare"])["compare"]
+    torch.testing.assert_close(got_compare, want["sdpa"], atol=1e-5, rtol=1e-4)
+    pooled = [
+        reference_errors(*args, None, causal=causal, max_side=64).maps
+        for args in (
+            (q[0] * 0.5, k[0] * 0.5, v[0], phi_q, phi_k),
+            tuple(t.cuda() for t in (q[0] * 0.5, k[0] * 0.5, v[0], phi_q, phi_k)),
+        )
+    ]
+    np.testing.assert_allclose(pooled[1].exact, pooled[0].exact, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(pooled[1].approx, pooled[0].approx, rtol=1e-5, atol=1e-7)
