@@ -28,7 +28,7 @@ timeout 110 python benchmarks/bench_attention.py --device cuda --causal both --r
   --max-seconds 8 --seq-lens 1024,4096,16384,65536 --out "$out/gpu_bench.txt" --json --quiet \
   --methods sdpa,naive,favor,performer_pytorch,roofline > "$out/gpu_bench.json" || status=1
 timeout 40 python benchmarks/bench_attention.py --device cuda --repeats 3 --max-seconds 5 \
-  --seq-lens 4096,16384 --no-memory --methods sdpa,compare \
+  --seq-lens 4096,16384 --no-memory --methods sdpa,compare,compare_sampled \
   --out "$out/gpu_bench_compare.txt" --quiet > /dev/null || status=1
 timeout 35 python benchmarks/bench_attention.py --device cuda --dtype bfloat16 --repeats 10 \
   --max-seconds 5 --seq-lens 4096,16384,65536 --no-memory --methods sdpa,favor,roofline \

@@ -11,6 +11,8 @@ Methods (all map q, k, v (b, h, l, d) to (b, h, l, e) on the same device and dty
   compare            the explorer's own comparison, ``explorer.compare`` without display maps
                      (φ, linear attention, and one fused pass for the exact output and every
                      error metric); returns its exact output, so vs_sdpa shows it is exact
+  compare_sampled    the same with the attention-matrix metrics on ``SAMPLED_ROWS`` query rows
+                     per head (``row_sample``; output errors still over every row)
 Peak memory is measured in a fresh child process per method: CPU peak RSS above the RSS just
 before the call (Linux VmHWM reset by /proc/self/clear_refs, else ru_maxrss), CUDA
 ``max_memory_allocated`` above the allocation before it.
@@ -41,7 +43,8 @@ from explorer.inputs import AttentionInputs
 from explorer.linear import favor_attention, favor_chunk
 from explorer.projections import draw_projection, seeded_generator
 
-METHODS = ("sdpa", "naive", "favor", "performer_pytorch", "roofline", "compare")
+METHODS = ("sdpa", "naive", "favor", "performer_pytorch", "roofline", "compare", "compare_sampled")
+SAMPLED_ROWS = 1024  # query rows per head of compare_sampled
 NAIVE_MAX_BYTES = 4 * 2**30  # naive attention is skipped above this L×L footprint
 
 
@@ -137,7 +140,9 @@ def favor_products(q, k, v, w, *, causal: bool) -> Callable[[], None]:
     return run
 
 
-def explorer_compare(spec: BenchSpec, q, k, v) -> Callable[[], torch.Tensor]:
+def explorer_compare(
+    spec: BenchSpec, q, k, v, *, row_sample: int | None = None
+) -> Callable[[], torch.Tensor]:
     """``compare`` on q, k, v (b, h, l, d) as (b·h)-head inputs, its W drawn from spec.seed."""
 
     def heads(t: torch.Tensor) -> np.ndarray:
@@ -150,6 +155,7 @@ def explorer_compare(spec: BenchSpec, q, k, v) -> Callable[[], torch.Tensor]:
         causal=spec.causal,
         device=str(q.device),
         dtype=spec.dtype,
+        row_sample=row_sample,
     )
 
     def call() -> torch.Tensor:
@@ -183,6 +189,8 @@ def make_method(name: str, spec: BenchSpec, q, k, v, w) -> Callable[[], torch.Te
         return favor_products(q, k, v, w, causal=causal)
     if name == "compare":
         return explorer_compare(spec, q, k, v)
+    if name == "compare_sampled":
+        return explorer_compare(spec, q, k, v, row_sample=SAMPLED_ROWS)
     raise ValueError(f"unknown method {name!r}: use one of {', '.join(METHODS)}")
 
 

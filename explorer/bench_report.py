@@ -3,7 +3,8 @@
 Ratios per length: favor's speed-up t_sdpa/t_favor and t_performer/t_favor, favor's distance
 to its roofline t_favor/t_roofline (1 = nothing but the products), and favor's peak memory as
 a fraction of performer-pytorch's, and the explorer's whole comparison (exact output and every
-error metric) against the SDPA forward alone, t_compare/t_sdpa. Crossover: the shortest
+error metric) against the SDPA forward alone, t_compare/t_sdpa (and with the attention-matrix
+metrics on sampled rows, t_compare_sampled/t_sdpa). Crossover: the shortest
 measured L from which on favor is faster than sdpa, with a log-log interpolation of
 t_favor/t_sdpa = 1 between its neighbours.
 """
@@ -77,7 +78,8 @@ def format_table(rows: Sequence, header: str = "") -> str:
             lines.append(f"{length:>7} " + " ".join(f"{c:>17}" for c in cells))
         lines.append(
             f"{'L':>7} {'favor ×sdpa':>12} {'×performer':>11} {'favor/roofline':>15} "
-            f"{'mem favor/perf':>15} {'err vs sdpa':>12} {'compare/sdpa':>13}"
+            f"{'mem favor/perf':>15} {'err vs sdpa':>12} {'compare/sdpa':>13} "
+            f"{'sampled/sdpa':>13}"
         )
         for length in lengths:
             t = {m: getattr(table.get((m, length)), "seconds", None) for m in methods}
@@ -89,7 +91,8 @@ def format_table(rows: Sequence, header: str = "") -> str:
                 f"{_fmt_ratio(t.get('favor'), t.get('roofline')):>15} "
                 f"{_fmt_ratio(mem.get('favor'), mem.get('performer_pytorch')):>15} "
                 f"{'—' if err is None else f'{err:.3f}':>12} "
-                f"{_fmt_ratio(t.get('compare'), t.get('sdpa')):>13}"
+                f"{_fmt_ratio(t.get('compare'), t.get('sdpa')):>13} "
+                f"{_fmt_ratio(t.get('compare_sampled'), t.get('sdpa')):>13}"
             )
         first, where = crossover(rows, causal)
         if first is None:

@@ -168,3 +168,35 @@ def softmax_attention(
         block = scores(q, k, rows, causal=causal, scale=scale, keys=keys)  # (..., r, keys)
         out[..., rows, :] = torch.softmax(block, dim=-1) @ values[..., :keys, :]
     return out
+
+
+def fast_softmax_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    causal: bool = False,
+    scale: float | None = None,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> torch.Tensor:
+    """The exact output, fastest where memory stays bounded. Shapes: → (..., l, e).
+
+    On a CPU: torch's SDPA on a 4-D (1, n, l, d) view, which selects its flash kernel there
+    (blocked, O(l) memory; 3-D inputs would take the L×L math path). Elsewhere SDPA's kernel
+    choice depends on dtype and device (float64 or MPS fall back to the L×L math path), so the
+    row-blocked ``softmax_attention`` runs instead.
+    """
+    check_qkv(q, k, v)
+    if q.device.type != "cpu":
+        return softmax_attention(q, k, v, causal=causal, scale=scale, memory_budget=memory_budget)
+    batch = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    work = compute_dtype(q.dtype)
+
+    def heads(t: torch.Tensor) -> torch.Tensor:  # (..., n, ·) → (1, n, ·, ·)
+        return t.to(work).expand(*batch, *t.shape[-2:]).reshape(1, -1, *t.shape[-2:])
+
+    scale = default_scale(q.shape[-1]) if scale is None else scale
+    out = torch.nn.functional.scaled_dot_product_attention(
+        heads(q), heads(k), heads(v), is_causal=causal, scale=scale
+    )  # (1, n, l, e)
+    return out.reshape(*batch, q.shape[-2], v.shape[-1])

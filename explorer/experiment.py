@@ -25,6 +25,7 @@ from explorer.projections import PROJECTIONS, draw_projection, seeded_generator
 from explorer.synthetic import SYNTHETIC_KINDS, structured_inputs
 
 PAIR_SAMPLE = 20_000  # sampled (i, j) pairs of |x_i + y_j|² kept for histograms
+ROW_SAMPLE_STREAM = 2**31 - 1  # added to ``seed``: the row sample's own random stream
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class ExperimentConfig:
     alignment: float = 0.8  # aligned: how far each key leans to its query, in [0, 1]
     num_clusters: int = 4  # clustered: number of token groups
     rank: int = 4  # low_rank: directions that Q and K live in
+    row_sample: int | None = None  # query rows per head behind the P̂ metrics; None: all
     memory_budget: int = DEFAULT_MEMORY_BUDGET  # bytes of l×s blocks alive at once
     chunk_size: int = DEFAULT_CHUNK  # causal prefix-sum block length
 
@@ -70,7 +72,7 @@ class ExperimentConfig:
         for name in positive:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        for name in ("key_len", "value_dim"):
+        for name in ("key_len", "value_dim", "row_sample"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -162,6 +164,15 @@ def synthetic_inputs(config: ExperimentConfig) -> AttentionInputs:
     )
 
 
+def sampled_rows(config: ExperimentConfig, num_rows: int) -> torch.Tensor | None:
+    """The sorted query rows the P̂ metrics evaluate: ``row_sample`` drawn without replacement
+    from ``seed``'s own stream, the same for every head; None when all rows are evaluated."""
+    if config.row_sample is None or config.row_sample >= num_rows:
+        return None
+    generator = seeded_generator(config.seed + ROW_SAMPLE_STREAM)
+    return torch.randperm(num_rows, generator=generator)[: config.row_sample].sort().values
+
+
 def scaled_tensors(
     config: ExperimentConfig, inputs: AttentionInputs
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -191,7 +202,9 @@ def compare(
     """Exact vs approximate attention on ``inputs`` (or the config's synthetic ones).
 
     ``with_maps=False`` skips the display maps (sweeps need only the metrics). The exact
-    output, the metrics and the maps come from one pass over row blocks of P and P̂.
+    output, the metrics and the maps come from one pass over row blocks of P and P̂. With
+    ``row_sample`` the attention-matrix metrics (and their per-row arrays) cover that many
+    sampled query rows per head; the output errors stay exact over every row.
     """
     inputs = synthetic_inputs(config) if inputs is None else inputs
     x, y, v = scaled_tensors(config, inputs)
@@ -222,6 +235,7 @@ def compare(
             None if approx is None else approx.output,
             causal=config.causal,
             max_side=MAX_SIDE if with_maps else None,
+            query_rows=sampled_rows(config, x.shape[-2]),
             memory_budget=config.memory_budget,
             seed=config.seed,
         ),

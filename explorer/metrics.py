@@ -22,17 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from explorer.exact import (
-    DEFAULT_MEMORY_BUDGET,
-    block_cap,
-    head_row_blocks,
-    scores,
-    visible_keys,
-)
-from explorer.maps import AttentionMaps, MapPooler
-from explorer.metrics_block import ROW_STATS, EntrySample, row_statistics, weight_block
-
-LOG2E = math.log2(math.e)
+from explorer.exact import DEFAULT_MEMORY_BUDGET, fast_softmax_attention
+from explorer.maps import AttentionMaps, attention_maps
+from explorer.row_pass import row_pass
 
 
 @dataclass(frozen=True)
@@ -43,15 +35,16 @@ class ErrorMetrics:
     uniform_baseline_error: float | None  # the same error for output = mean of visible V
     weights_relative_error: float
     uniform_weights_error: float
-    max_abs_error: float  # max |P̂_ij − P_ij|
+    max_abs_error: float  # max |P̂_ij − P_ij| (over the evaluated rows)
     output_max_abs_error: float | None  # max |Ŷ − Y|
     row_tv_mean: float
     uniform_row_tv_mean: float
     row_kl_mean: float  # over rows where KL is finite
     uniform_row_kl_mean: float
     kl_undefined_rows: int  # rows where P̂ ≤ 0 where P > 0 (signed maps): KL = +inf
-    row_tv: np.ndarray  # (n, l)
-    row_kl: np.ndarray  # (n, l), +inf where undefined
+    rows_evaluated: int  # query rows per head behind the attention-matrix metrics (l: all)
+    row_tv: np.ndarray  # (n, r): r = rows_evaluated
+    row_kl: np.ndarray  # (n, r), +inf where undefined
     row_output_error: np.ndarray | None  # (n, l): |ŷ_i − y_i|/rms_i|y_i|; mean square = rel²
     entry_error_sample: np.ndarray  # (≤ ENTRY_SAMPLE,): sampled P̂_ij − P_ij
 
@@ -72,95 +65,6 @@ def relative_error(approx: torch.Tensor, exact: torch.Tensor) -> float:
     if den == 0.0:
         return 0.0 if num == 0.0 else math.inf
     return num / den
-
-
-@dataclass(frozen=True)
-class RowPass:
-    """What one pass over the row blocks of P and P̂ produced."""
-
-    weights: dict[str, object]  # the attention-matrix fields of ErrorMetrics
-    exact_output: torch.Tensor | None  # (..., l, e) = PV; None without values
-    maps: AttentionMaps | None  # pooled P, P̂; None without max_side
-
-
-def row_pass(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    phi_q: torch.Tensor,
-    phi_k: torch.Tensor,
-    *,
-    causal: bool,
-    values: torch.Tensor | None = None,
-    max_side: int | None = None,
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
-    seed: int = 0,
-) -> RowPass:
-    """Attention-matrix errors block by block (never the whole l×s matrix), with PV and maps."""
-    shapes = [t.shape[:-2] for t in (x, y, phi_q, phi_k, values) if t is not None]
-    batch = torch.broadcast_shapes(*shapes)
-    n, l, s, dev = math.prod(batch), x.shape[-2], y.shape[-2], x.device
-
-    def flat(t: torch.Tensor) -> torch.Tensor:
-        return t.expand(*batch, *t.shape[-2:]).reshape(n, *t.shape[-2:])  # (n, ·, ·)
-
-    x, y, phi_q, phi_k = flat(x), flat(y), flat(phi_q), flat(phi_k.to(phi_q.dtype))
-    phi_k_t = phi_k.transpose(-2, -1).contiguous()  # (n, m, s): ~20% faster products on CPU
-    k_norms = phi_k.norm(dim=-1)  # (n, s)
-    seen = k_norms.cumsum(-1) if causal else k_norms.sum(-1, keepdim=True).expand(n, s)
-    last = torch.arange(l, device=dev).clamp(max=s - 1)
-    bound = phi_q.norm(dim=-1) * seen[:, last]  # (n, l): |φ(x_i)|·Σ_{j visible}|φ(y_j)|
-    stats = torch.empty(len(ROW_STATS), n, l, dtype=phi_q.dtype, device=dev)
-    max_abs = torch.zeros((), dtype=phi_q.dtype, device=dev)
-    sample = EntrySample(n, l, s, seed)
-    pooler = None if max_side is None else MapPooler(n, l, s, max_side=max_side, device=dev)
-    output = None
-    if values is not None:
-        values = flat(values)  # (n, s, e)
-        output = torch.empty(n, l, values.shape[-1], dtype=phi_q.dtype, device=dev)
-        values = values.to(phi_q.dtype)
-    buffers = 4 if pooler is None else 5  # S, P, K and scratch (+ the rows pooled for maps)
-    row_bytes = buffers * s * phi_q.element_size()  # one row of one head
-    blocks = head_row_blocks(n, l, row_bytes, memory_budget, cache_block=block_cap(dev))
-    for heads, rows in blocks:
-        keys = visible_keys(rows, s, causal)
-        s_blk = scores(x[heads], y[heads], rows, causal=causal, scale=LOG2E, keys=keys)
-        k_blk = phi_q[heads, rows] @ phi_k_t[heads, :, :keys]  # (h', r, keys), as S
-        hidden = None
-        if causal and keys > rows.start:  # keys rows.start..keys−1 are hidden from some rows
-            pos = torch.arange(rows.start, rows.stop, device=dev).unsqueeze(-1)  # (r, 1)
-            hidden = torch.arange(rows.start, keys, device=dev) > pos  # (r, keys − start)
-        counts = torch.full((rows.stop - rows.start, 1), float(s), device=dev)
-        if causal:
-            counts = (torch.arange(rows.start, rows.stop, device=dev) + 1.0).clamp(max=s)[:, None]
-        block = weight_block(s_blk, k_blk, hidden, bound[heads, rows], rows.start)
-        if output is not None:
-            output[heads, rows] = block.p @ values[heads, :keys]  # (h', r, e)
-        if pooler is not None:
-            pooler.add(block.p, block.p_hat, heads, rows)
-        row_stats, block_max = row_statistics(
-            block, hidden, counts.to(x.dtype), sample, heads, rows
-        )
-        for index, row_values in enumerate(row_stats):
-            stats[index, heads, rows] = row_values
-        max_abs = torch.maximum(max_abs, block_max)
-    row = dict(zip(ROW_STATS, stats.cpu().double().numpy(), strict=True))  # (n, l) each
-    kl, finite = row["kl"], np.isfinite(row["kl"])
-    weights = {
-        "weights_relative_error": math.sqrt(row["sq_err"].sum() / row["sq_ref"].sum()),
-        "uniform_weights_error": math.sqrt(row["unif_sq"].sum() / row["sq_ref"].sum()),
-        "max_abs_error": float(max_abs),
-        "row_tv_mean": float(row["tv"].mean()),
-        "uniform_row_tv_mean": float(row["unif_tv"].mean()),
-        "row_kl_mean": float(kl[finite].mean()) if finite.any() else math.inf,
-        "uniform_row_kl_mean": float(row["unif_kl"].mean()),
-        "kl_undefined_rows": int((~finite).sum()),
-        "row_tv": row["tv"],
-        "row_kl": kl,
-        "entry_error_sample": sample.values.numpy(),
-    }
-    if output is not None:
-        output = output.reshape(*batch, l, output.shape[-1])  # (..., l, e)
-    return RowPass(weights, output, None if pooler is None else pooler.maps())
 
 
 def weight_metrics(
@@ -254,20 +158,54 @@ def reference_errors(
     *,
     causal: bool,
     max_side: int | None = None,
+    query_rows: torch.Tensor | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     seed: int = 0,
 ) -> Reference:
-    """Exact output Y = PV, all metrics and (with ``max_side``) display maps in one pass."""
-    done = row_pass(
-        x,
-        y,
-        phi_q,
-        phi_k,
-        causal=causal,
-        values=v,
-        max_side=max_side,
-        memory_budget=memory_budget,
-        seed=seed,
-    )
-    metrics = _with_outputs(done.weights, v, done.exact_output, approx_output, causal=causal)
-    return Reference(done.exact_output, metrics, done.maps)
+    """Exact output Y = PV, all metrics and (with ``max_side``) display maps in one pass.
+
+    With ``query_rows`` (sorted, distinct) the attention-matrix metrics cover those rows only:
+    Y then comes from ``fast_softmax_attention`` over every row (no K), and the maps from
+    their own pass, so the output errors stay exact while P̂ costs r·s·m instead of l·s·m.
+    """
+    if query_rows is None:
+        done = row_pass(
+            x,
+            y,
+            phi_q,
+            phi_k,
+            causal=causal,
+            values=v,
+            max_side=max_side,
+            memory_budget=memory_budget,
+            seed=seed,
+        )
+        exact, maps = done.exact_output, done.maps
+    else:
+        done = row_pass(
+            x,
+            y,
+            phi_q,
+            phi_k,
+            causal=causal,
+            query_rows=query_rows,
+            memory_budget=memory_budget,
+            seed=seed,
+        )
+        exact = maps = None
+        if v is not None:
+            exact = fast_softmax_attention(
+                x, y, v, causal=causal, scale=1.0, memory_budget=memory_budget
+            )
+        if max_side is not None:
+            maps = attention_maps(
+                x,
+                y,
+                phi_q,
+                phi_k,
+                causal=causal,
+                max_side=max_side,
+                memory_budget=memory_budget,
+            )
+    metrics = _with_outputs(done.weights, v, exact, approx_output, causal=causal)
+    return Reference(exact, metrics, maps)

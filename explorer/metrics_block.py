@@ -63,6 +63,7 @@ class WeightBlock:
     p_log_p: torch.Tensor  # (n, r, 1): Σ_j P log₂ P
     scratch: torch.Tensor  # (n, r, keys): free memory (the scores')
     any_small: bool  # some row has |D| ≈ 0
+    start: int  # the causal mask ``hidden`` covers keys start..keys−1
 
 
 def weight_block(
@@ -92,7 +93,7 @@ def weight_block(
     any_small = bool(small.any())
     if any_small:
         p_hat.masked_fill_(small, 0.0)
-    return WeightBlock(p, p_hat, p_log_p, s_blk, any_small)
+    return WeightBlock(p, p_hat, p_log_p, s_blk, any_small, start)
 
 
 def kl_entrywise(p: torch.Tensor, p_hat: torch.Tensor) -> torch.Tensor:
@@ -114,9 +115,10 @@ def row_statistics(
 ) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
     """The ROW_STATS of one block, each (n, r), and its max |P̂ − P|; P̂ is overwritten.
 
-    ``counts`` (r, 1) holds the keys each row sees, for the uniform baseline 1/count.
+    ``counts`` (r, 1) holds the keys each row sees, for the uniform baseline 1/count; ``heads``
+    and ``rows`` place the block in the entry sample.
     """
-    p, p_hat, diff, start = block.p, block.p_hat, block.scratch, rows.start
+    p, p_hat, diff, start = block.p, block.p_hat, block.scratch, block.start
     torch.sub(p_hat, p, out=diff)  # P̂ − P
     sample.take(diff, heads, rows)
     sq_err = torch.linalg.vector_norm(diff, dim=-1).square_()

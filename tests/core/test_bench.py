@@ -48,10 +48,13 @@ def outputs(spec: BenchSpec, names) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("causal", [False, True])
 def test_exact_methods_agree_and_favor_matches_the_unfused_path(causal):
     spec = BenchSpec(seq_len=96, causal=causal, **SMALL)
-    got = outputs(spec, ["sdpa", "naive", "favor", "compare"])
+    got = outputs(spec, ["sdpa", "naive", "favor", "compare", "compare_sampled"])
     torch.testing.assert_close(got["naive"], got["sdpa"], atol=FLOAT64, rtol=FLOAT64)
     # compare computes in float64 here but hands its outputs back as float32 arrays.
     torch.testing.assert_close(got["compare"].double(), got["sdpa"], atol=1e-6, rtol=1e-6)
+    # Its sampled variant computes Y with SDPA's own kernel (L = 96 < 1024: every row).
+    sampled = got["compare_sampled"].double()
+    torch.testing.assert_close(sampled, got["sdpa"], atol=1e-6, rtol=1e-6)
     q, k, v, w = make_inputs(spec)
     root = (1.0 / math.sqrt(spec.head_dim)) ** 0.5  # x = q·√scale, scale = 1/√d
     unfused = linear_attention(*positive_features(q * root, k * root, w), v, causal=causal)

@@ -10,6 +10,7 @@ from explorer.exact import (
     CACHE_BLOCK,
     block_cap,
     exact_weights,
+    fast_softmax_attention,
     head_row_blocks,
     softmax_attention,
 )
@@ -113,3 +114,17 @@ def test_shape_errors_name_the_shapes(generator):
         softmax_attention(
             q, gaussian(3, 5, 4, generator=generator), gaussian(3, 5, 3, generator=generator)
         )
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("shape", [((2, 3, 17, 8), (1, 3, 17, 8)), ((31, 8), (40, 8))])
+def test_fast_path_equals_the_blocked_reference(generator, causal, shape):
+    # Broadcast heads and cross-attention; float64, so both paths agree to rounding.
+    q_shape, k_shape = shape
+    q = gaussian(*q_shape, generator=generator)
+    k = gaussian(*k_shape, generator=generator)
+    v = gaussian(*k_shape[:-1], 5, generator=generator)
+    fast = fast_softmax_attention(q, k, v, causal=causal, scale=0.3)
+    blocked = softmax_attention(q, k, v, causal=causal, scale=0.3)
+    assert fast.shape == blocked.shape
+    torch.testing.assert_close(fast, blocked, atol=TOL, rtol=TOL)

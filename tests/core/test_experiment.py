@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -40,6 +41,27 @@ def test_exact_output_equals_sdpa(causal):
     )
     np.testing.assert_allclose(result.exact_output, ref.numpy(), atol=1e-6)  # float32 copy
     assert result.maps.exact.shape == (2, 48, 48)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_row_sample_keeps_outputs_exact_and_samples_the_matrix_metrics(causal):
+    full = compare(replace(SMALL, causal=causal))
+    part = compare(replace(SMALL, causal=causal, row_sample=12))
+    again = compare(replace(SMALL, causal=causal, row_sample=12))
+    assert part.metrics.rows_evaluated == 12 and full.metrics.rows_evaluated == 48
+    assert part.metrics.row_tv.shape == (2, 12)
+    np.testing.assert_array_equal(part.metrics.row_tv, again.metrics.row_tv)  # same rows
+    np.testing.assert_allclose(part.exact_output, full.exact_output, atol=1e-12)
+    assert part.metrics.output_relative_error == pytest.approx(
+        full.metrics.output_relative_error, rel=1e-10
+    )
+    # The sampled rows are 12 of the full pass's 48: their TVs are among the full ones.
+    sampled = np.sort(part.metrics.row_tv.ravel())
+    whole = full.metrics.row_tv.ravel()
+    assert all(np.isclose(whole, value, rtol=1e-10).any() for value in sampled)
+    np.testing.assert_allclose(part.maps.exact, full.maps.exact, atol=1e-7)  # maps: all rows
+    every = compare(replace(SMALL, causal=causal, row_sample=48))  # ≥ l: every row
+    assert every.metrics.row_tv_mean == full.metrics.row_tv_mean
 
 
 def test_error_falls_like_inverse_sqrt_m_when_norms_are_small():
@@ -126,8 +148,9 @@ def test_temperature_sweep_on_given_inputs():
     # softmax_scale changes no data, so it can be swept on uploads: a larger scale sharpens
     # attention (the uniform baseline moves away from exact) and makes features harder.
     g = np.random.default_rng(1)
-    inputs = AttentionInputs(g.normal(size=(1, 32, 8)), g.normal(size=(1, 32, 8)),
-                             g.normal(size=(1, 32, 4)))
+    inputs = AttentionInputs(
+        g.normal(size=(1, 32, 8)), g.normal(size=(1, 32, 8)), g.normal(size=(1, 32, 4))
+    )
     table = sweep(SMALL, {"softmax_scale": [0.05, 0.35, 1.0]}, inputs=inputs)
     baseline = table.set_index("softmax_scale").uniform_baseline_error
     assert baseline[0.05] < baseline[0.35] < baseline[1.0]
