@@ -128,6 +128,8 @@ def test_bad_inputs_and_settings_are_clear_errors():
         ExperimentConfig(num_features=0)
     with pytest.raises(ValueError, match="unknown feature map"):
         ExperimentConfig(feature_map="softmax")
+    with pytest.raises(ValueError, match="row_sample must be a positive integer"):
+        ExperimentConfig(row_sample=0)
     with pytest.raises(ValueError, match="not available"):
         resolve_device("cuda" if "cuda" not in available_devices() else "mps")
 
