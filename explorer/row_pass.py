@@ -86,7 +86,8 @@ def row_pass(
     y_t = (y.to(work) * LOG2E).transpose(-2, -1).contiguous()  # (n, d, s): S₂ = X·y_t
     k_norms = phi_k.norm(dim=-1)  # (n, s)
     seen = k_norms.cumsum(-1) if causal else k_norms.sum(-1, keepdim=True).expand(n, s)
-    positions = torch.arange(l, device=dev) if query_rows is None else query_rows.to(dev)
+    host = torch.arange(l) if query_rows is None else query_rows.cpu()  # (r,): no device sync
+    positions = host.to(dev)
     if query_rows is not None:
         x, phi_q = x[:, positions], phi_q[:, positions]  # (n, r, d), (n, r, m)
     r_all = len(positions)
@@ -104,7 +105,8 @@ def row_pass(
     blocks = head_row_blocks(n, r_all, row_bytes, memory_budget, cache_block=block_cap(dev))
     for heads, rows in blocks:
         pos = positions[rows]  # (r,) true query positions, sorted
-        first, keys = int(pos[0]), min(s, int(pos[-1]) + 1) if causal else s
+        first, stop = int(host[rows.start]), int(host[rows.stop - 1]) + 1
+        keys = min(s, stop) if causal else s  # causal: keys past the last row are all hidden
         s_blk = x[heads, rows] @ y_t[heads, :, :keys]  # (h', r, keys)
         k_blk = phi_q[heads, rows] @ phi_k_t[heads, :, :keys]  # (h', r, keys), as S
         hidden = None
