@@ -160,7 +160,7 @@ def explorer_compare(
 
     def call() -> torch.Tensor:
         exact = compare(config, inputs, with_maps=False).exact_output  # (b·h, l, e)
-        return torch.from_numpy(exact).reshape(v.shape)  # (b, h, l, e)
+        return torch.from_numpy(exact).reshape(v.shape).to(v.device)  # (b, h, l, e)
 
     return call
 

@@ -181,13 +181,12 @@ def fast_softmax_attention(
 ) -> torch.Tensor:
     """The exact output, fastest where memory stays bounded. Shapes: → (..., l, e).
 
-    On a CPU: torch's SDPA on a 4-D (1, n, l, d) view, which selects its flash kernel there
-    (blocked, O(l) memory; 3-D inputs would take the L×L math path). Elsewhere SDPA's kernel
-    choice depends on dtype and device (float64 or MPS fall back to the L×L math path), so the
-    row-blocked ``softmax_attention`` runs instead.
+    On a CPU with e = d: torch's SDPA on a 4-D (1, n, l, d) view, which selects its flash
+    kernel there (blocked, O(l) memory). Otherwise SDPA may take its L×L math path (3-D inputs,
+    e ≠ d, float64 or MPS elsewhere), so the row-blocked ``softmax_attention`` runs instead.
     """
     check_qkv(q, k, v)
-    if q.device.type != "cpu":
+    if q.device.type != "cpu" or v.shape[-1] != q.shape[-1]:
         return softmax_attention(q, k, v, causal=causal, scale=scale, memory_budget=memory_budget)
     batch = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
     work = compute_dtype(q.dtype)

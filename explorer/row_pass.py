@@ -80,10 +80,10 @@ def row_pass(
     def flat(t: torch.Tensor) -> torch.Tensor:
         return t.expand(*batch, *t.shape[-2:]).reshape(n, *t.shape[-2:])  # (n, ·, ·)
 
-    work = compute_dtype(x.dtype)
-    x, y, phi_q, phi_k = flat(x).to(work), flat(y), flat(phi_q), flat(phi_k.to(phi_q.dtype))
+    work = compute_dtype(torch.promote_types(x.dtype, phi_q.dtype))  # half: float32 sums
+    x, y, phi_q, phi_k = (flat(t).to(work) for t in (x, y, phi_q, phi_k))
     phi_k_t = phi_k.transpose(-2, -1).contiguous()  # (n, m, s): ~20% faster products on CPU
-    y_t = (y.to(work) * LOG2E).transpose(-2, -1).contiguous()  # (n, d, s): S₂ = X·y_t
+    y_t = (y * LOG2E).transpose(-2, -1).contiguous()  # (n, d, s): S₂ = X·y_t
     k_norms = phi_k.norm(dim=-1)  # (n, s)
     seen = k_norms.cumsum(-1) if causal else k_norms.sum(-1, keepdim=True).expand(n, s)
     host = torch.arange(l) if query_rows is None else query_rows.cpu()  # (r,): no device sync
@@ -98,7 +98,7 @@ def row_pass(
     pooler = None if max_side is None else MapPooler(n, l, s, max_side=max_side, device=dev)
     output = None
     if values is not None:
-        values = flat(values).to(phi_q.dtype)  # (n, s, e)
+        values = flat(values).to(work)  # (n, s, e)
         output = torch.empty(n, l, values.shape[-1], dtype=phi_q.dtype, device=dev)
     buffers = 4 if pooler is None else 5  # S, P, K and scratch (+ the rows pooled for maps)
     row_bytes = buffers * s * phi_q.element_size()  # one row of one head

@@ -128,3 +128,19 @@ def test_fast_path_equals_the_blocked_reference(generator, causal, shape):
     blocked = softmax_attention(q, k, v, causal=causal, scale=0.3)
     assert fast.shape == blocked.shape
     torch.testing.assert_close(fast, blocked, atol=TOL, rtol=TOL)
+
+
+def test_fast_path_uses_sdpa_only_where_its_flash_kernel_applies(generator, monkeypatch):
+    # SDPA's CPU flash kernel needs e = d; with e ≠ d it would build the whole l×s matrix,
+    # so the blocked reference must run: SDPA is made to fail to prove it is not called.
+    q = gaussian(2, 9, 8, generator=generator)
+    v = gaussian(2, 9, 5, generator=generator)
+    expected = softmax_attention(q, q, v, causal=True)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("SDPA called with e != d")
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", refuse)
+    torch.testing.assert_close(fast_softmax_attention(q, q, v, causal=True), expected)
+    with pytest.raises(AssertionError, match="SDPA called"):
+        fast_softmax_attention(q, q, gaussian(2, 9, 8, generator=generator))

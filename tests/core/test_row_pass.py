@@ -86,3 +86,17 @@ def test_sampled_rows_refuse_the_outputs_and_maps():
     x, y, v, phi_q, phi_k = setup()
     with pytest.raises(ValueError, match="every row"):
         row_pass(x, y, phi_q, phi_k, causal=False, values=v, query_rows=ROWS)
+
+
+def test_half_and_mixed_inputs_are_computed_in_float32():
+    x, y, v, phi_q, phi_k = setup()
+    ref = reference_errors(x, y, v, phi_q, phi_k, None, causal=True)
+    for dtype in (torch.float16, torch.bfloat16):
+        half = reference_errors(*(t.to(dtype) for t in (x, y, v, phi_q, phi_k)), None, causal=True)
+        assert half.exact_output.dtype == torch.float32
+        # Half inputs round to ~3 significant digits; the errors of P̂ are ~0.1 here.
+        assert half.metrics.weights_relative_error == pytest.approx(
+            ref.metrics.weights_relative_error, rel=0.05
+        )
+    mixed = reference_errors(x.float(), y.float(), v, phi_q, phi_k, None, causal=False)
+    assert mixed.exact_output.dtype == torch.float64  # float32 with float64 φ: float64
