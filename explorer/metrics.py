@@ -168,44 +168,27 @@ def reference_errors(
     Y then comes from ``fast_softmax_attention`` over every row (no K), and the maps from
     their own pass, so the output errors stay exact while P̂ costs r·s·m instead of l·s·m.
     """
-    if query_rows is None:
-        done = row_pass(
-            x,
-            y,
-            phi_q,
-            phi_k,
-            causal=causal,
-            values=v,
-            max_side=max_side,
-            memory_budget=memory_budget,
-            seed=seed,
+    every_row = query_rows is None  # else Y and the maps need passes of their own
+    done = row_pass(
+        x,
+        y,
+        phi_q,
+        phi_k,
+        causal=causal,
+        values=v if every_row else None,
+        max_side=max_side if every_row else None,
+        query_rows=query_rows,
+        memory_budget=memory_budget,
+        seed=seed,
+    )
+    exact, maps = done.exact_output, done.maps
+    if not every_row and v is not None:
+        exact = fast_softmax_attention(
+            x, y, v, causal=causal, scale=1.0, memory_budget=memory_budget
         )
-        exact, maps = done.exact_output, done.maps
-    else:
-        done = row_pass(
-            x,
-            y,
-            phi_q,
-            phi_k,
-            causal=causal,
-            query_rows=query_rows,
-            memory_budget=memory_budget,
-            seed=seed,
+    if not every_row and max_side is not None:
+        maps = attention_maps(
+            x, y, phi_q, phi_k, causal=causal, max_side=max_side, memory_budget=memory_budget
         )
-        exact = maps = None
-        if v is not None:
-            exact = fast_softmax_attention(
-                x, y, v, causal=causal, scale=1.0, memory_budget=memory_budget
-            )
-        if max_side is not None:
-            maps = attention_maps(
-                x,
-                y,
-                phi_q,
-                phi_k,
-                causal=causal,
-                max_side=max_side,
-                memory_budget=memory_budget,
-            )
     metrics = _with_outputs(done.weights, v, exact, approx_output, causal=causal)
     return Reference(exact, metrics, maps)
