@@ -327,6 +327,17 @@ RUN_COUNTER = """
   });
 })();
 """
+# A run has finished once the counter passed ``n``, or, for an action whose result names a text,
+# once that text shows and the app is idle: React may render a fast run's "running" and
+# "notRunning" in one commit, and then no attribute ever changes for the counter to see.
+RUN_FINISHED = """
+([n, text]) => {
+  if (window.__aae && window.__aae.finished > n) return true;
+  const app = document.querySelector("[data-testid='stApp']");
+  const idle = app && app.getAttribute("data-test-script-state") === "notRunning";
+  return Boolean(text && idle && document.body.innerText.includes(text));
+}
+"""
 PAGE_STATE = """
 () => ({
   exceptions: document.querySelectorAll("[data-testid='stException']").length,
@@ -393,8 +404,8 @@ def browser_request(page, action, *, new_document: bool = False, **checks):
         await action()
         try:
             await page.wait_for_function(
-                "n => window.__aae && window.__aae.finished > n",
-                arg=before,
+                RUN_FINISHED,
+                arg=[before, checks.get("expect")],
                 polling=50,
                 timeout=ACTION_TIMEOUT_S * 1000,
             )

@@ -105,16 +105,17 @@ class Session:
         )
         self.context.add_init_script(load_test.RUN_COUNTER)
         self.page = self.context.new_page()
-        self.before = 0
+        self.before, self.expect = 0, None
 
     def open(self, query: str) -> None:
         """Start loading a URL (its script keeps running on the server)."""
-        self.before = 0
+        self.before, self.expect = 0, None
         self.page.goto(f"{self.url}/?{query}", timeout=RUN_TIMEOUT_MS)
 
     def type_seed(self, seed: int) -> None:
-        """Enter a feature seed in the sidebar (starts a rerun)."""
+        """Enter a feature seed in the sidebar (starts a rerun that names the seed)."""
         self.before = self.page.evaluate("() => window.__aae.finished")
+        self.expect = f"seed {seed}:"
         box = self.page.get_by_test_id("stSidebar").locator("input[aria-label='Feature seed']")
         box.fill(str(seed))
         box.press("Enter")
@@ -122,8 +123,8 @@ class Session:
     def wait(self) -> dict:
         """Until the run started by the last action has finished; what the page shows."""
         self.page.wait_for_function(
-            "n => window.__aae && window.__aae.finished > n",
-            arg=self.before,
+            self.lt.RUN_FINISHED,
+            arg=[self.before, self.expect],
             polling=50,
             timeout=RUN_TIMEOUT_MS,
         )
