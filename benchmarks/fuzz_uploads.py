@@ -28,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from explorer.errors import InputError  # noqa: E402
-from explorer.upload_examples import encode, example_tensors, example_upload  # noqa: E402
-from explorer.upload_inputs import load_inputs  # noqa: E402
-from explorer.upload_limits import UploadLimits  # noqa: E402
-from explorer.uploads import read_tensor_file  # noqa: E402
+from explorer.inputs.uploads.decode import read_tensor_file  # noqa: E402
+from explorer.inputs.uploads.examples import encode, example_tensors, example_upload  # noqa: E402
+from explorer.inputs.uploads.files import load_inputs  # noqa: E402
+from explorer.inputs.uploads.limits import UploadLimits  # noqa: E402
 
 LIMITS = UploadLimits(max_bytes=2**20, max_elements=200_000, max_header_bytes=65_536)
 INTERESTING = (0, 1, 2, 7, 0x7F, 0x80, 0xFF, 0xFFFF, 2**31 - 1, 2**31, 2**32 - 1, 2**63)

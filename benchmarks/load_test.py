@@ -16,7 +16,7 @@ then repeats it until the time is up (requests under way then still finish):
           ``--pages`` (default: data, attention maps, error distributions, scaling, theory)
   upload  open ``/?src=upload`` (counted as a url request; the "upload a file" message is
           expected there), then upload a small valid .safetensors with q, k, v
-          (``explorer.upload_examples``) and compute on it (the caption must name its shapes)
+          (``inputs.uploads.examples``) and compute on it (the caption must name its shapes)
 
 A request is one action whose script run completed. Its latency runs from the action until the
 script has finished (the frontend's ``data-test-script-state="notRunning"``, or the
@@ -766,7 +766,7 @@ async def run_load(
     ``pages``: the pages (URL paths) the page step visits in turn, every one warmed up first.
     """
     pages = tuple(pages)
-    from explorer.upload_examples import example_upload
+    from explorer.inputs.uploads.examples import example_upload
 
     example = example_upload("safetensors") if upload else None
     pid = server.process.pid

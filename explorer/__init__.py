@@ -8,14 +8,14 @@ Leading dims (b, h) broadcast. x = q·√scale and y = k·√scale (scale = 1/�
 exp(x·y) is the softmax kernel.
 """
 
+from explorer.attention.exact import softmax_attention
+from explorer.attention.linear import approximate_weights, linear_attention
 from explorer.errors import BudgetError, ExplorerError, InputError
-from explorer.exact import softmax_attention
-from explorer.experiment import Comparison, ExperimentConfig, compare
-from explorer.feature_maps import FEATURE_MAPS, FeatureMap, get_feature_map
-from explorer.inputs import AttentionInputs, gaussian_inputs
-from explorer.linear import approximate_weights, linear_attention
-from explorer.projections import PROJECTIONS, draw_projection
-from explorer.sweep import sweep
+from explorer.experiments.compare import Comparison, ExperimentConfig, compare
+from explorer.experiments.sweep import sweep
+from explorer.inputs.attention_inputs import AttentionInputs, gaussian_inputs
+from explorer.kernels.feature_maps import FEATURE_MAPS, FeatureMap, get_feature_map
+from explorer.kernels.projections import PROJECTIONS, draw_projection
 
 __all__ = [
     "FEATURE_MAPS",

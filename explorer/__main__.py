@@ -1,5 +1,5 @@
-"""``python -m explorer``: the command line (see explorer/cli.py)."""
+"""``python -m explorer``: the command line (see explorer/cli/main.py)."""
 
-from explorer.cli import main
+from explorer.cli.main import main
 
 raise SystemExit(main())

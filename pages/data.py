@@ -8,8 +8,8 @@ import streamlit as st
 
 from explorer import ui
 from explorer.charts.errors import norm_histograms
-from explorer.control import CONTROL_DRAWS, control_table, verdict
-from explorer.theory import relative_mse
+from explorer.experiments.control import CONTROL_DRAWS, control_table, verdict
+from explorer.theory.closed_forms import relative_mse
 
 st.title("Data")
 st.markdown(

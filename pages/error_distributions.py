@@ -7,7 +7,7 @@ import streamlit as st
 
 from explorer import ui
 from explorer.charts.errors import ecdf, error_histogram, seed_spread
-from explorer.feature_maps import FEATURE_MAPS
+from explorer.kernels.feature_maps import FEATURE_MAPS
 
 st.title("Error distributions")
 st.markdown(

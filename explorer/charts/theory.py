@@ -1,6 +1,6 @@
 """Theory charts: closed forms as lines, seeded Monte Carlo as points with standard errors.
 
-Inputs are the plain tables of ``explorer.montecarlo`` and ``explorer.figures_scaling``; the
+Inputs are the plain tables of ``theory.montecarlo`` and ``experiments.summaries``; the
 ratio map takes the grid of ``theory.trig_positive_ratio`` (Performer Fig. 2).
 """
 

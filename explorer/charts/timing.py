@@ -1,6 +1,6 @@
 """Time and peak memory vs L (log-log): exact vs linear attention, crossover marked.
 
-Input: a table of benchmark rows (``explorer.bench``: method, seq_len, causal, seconds,
+Input: a table of benchmark rows (``explorer.bench.run``: method, seq_len, causal, seconds,
 peak_bytes). Reference slopes O(L²) and O(L) are anchored at the shortest length of sdpa/naive
 and favor, so the measured curves can be read against the theory (Performer Fig. 3).
 """

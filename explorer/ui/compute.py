@@ -1,7 +1,7 @@
 """Cached core calls, within the request budget and a server-wide limit on heavy work.
 
 Cache keys are frozen configs and input digests, never arrays. Every call checks the budget
-(``explorer.budget``) before allocating, then takes one of ``EXPLORER_MAX_CONCURRENT`` compute
+(``experiments.budget``) before allocating, then takes one of ``EXPLORER_MAX_CONCURRENT`` compute
 slots shared by all sessions (a semaphore held in ``st.cache_resource``), showing "waiting for
 a free slot" while the server is busy.
 """
@@ -17,11 +17,11 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from explorer.budget import Budget
 from explorer.errors import BudgetError, ExplorerError
-from explorer.experiment import Comparison, ExperimentConfig, compare
-from explorer.inputs import AttentionInputs
-from explorer.sweep import sweep, sweep_configs
+from explorer.experiments.budget import Budget
+from explorer.experiments.compare import Comparison, ExperimentConfig, compare
+from explorer.experiments.sweep import sweep, sweep_configs
+from explorer.inputs.attention_inputs import AttentionInputs
 from explorer.ui.data import Data
 from explorer.ui.sidebar import Settings
 
@@ -89,13 +89,13 @@ def comparison(s: Settings, data: Data, **changes) -> Comparison:
 
 @st.cache_data(max_entries=16, max_size="256MB", show_spinner="Running the norms-matched control…")
 def _norms_control(config: ExperimentConfig, key: str, _inputs: AttentionInputs):
-    from explorer.control import control_runs
+    from explorer.experiments.control import control_runs
 
     return control_runs(config, _inputs)
 
 
 def norms_control(s: Settings, data: Data) -> tuple[list[Comparison], list[Comparison]]:
-    """Cached ``explorer.control.control_runs`` on real data: (real, control) comparisons."""
+    """Cached ``experiments.control.control_runs`` on real data: (real, control) comparisons."""
     if data.inputs is None:
         raise ExplorerError("the norms-matched control needs real inputs, not synthetic ones")
     _check(s.config, data)
@@ -145,7 +145,7 @@ def sweep_table(s: Settings, data: Data, axes: dict, seeds: range) -> pd.DataFra
 
 @st.cache_data(max_entries=32, show_spinner="Evaluating the closed-form prediction…")
 def _prediction(config: ExperimentConfig, key: str, _inputs: AttentionInputs | None):
-    from explorer.predict import predict_output_error
+    from explorer.experiments.predict import predict_output_error
 
     return predict_output_error(config, _inputs)
 
@@ -159,7 +159,7 @@ def prediction(s: Settings, data: Data, **changes):
 
 @st.cache_data(max_entries=8, max_size="64MB", show_spinner=False)
 def _figure_table(name: str, size: str) -> pd.DataFrame:
-    from explorer.figures import figure_table as compute
+    from explorer.figures.presets import figure_table as compute
 
     bar = st.progress(0.0, text=f"Computing {name}…")
 
@@ -172,26 +172,26 @@ def _figure_table(name: str, size: str) -> pd.DataFrame:
 
 
 def figure_table(name: str, size: str = "paper") -> pd.DataFrame:
-    """Cached table of a paper-figure preset (``explorer.figures``), with a progress bar."""
+    """Cached table of a paper-figure preset (``explorer.figures.presets``), with a progress bar."""
     with compute_slot():
         return _figure_table(name, size)
 
 
 @st.cache_data(max_entries=64, max_size="32MB", show_spinner="Running the Monte Carlo check…")
 def _monte_carlo(name: str, settings: tuple) -> pd.DataFrame:
-    from explorer import montecarlo
+    from explorer.theory import montecarlo
 
     return getattr(montecarlo, name)(**dict(settings))
 
 
 def monte_carlo(name: str, **settings) -> pd.DataFrame:
-    """Cached seeded Monte Carlo table: ``explorer.montecarlo.<name>(**settings)``."""
+    """Cached seeded Monte Carlo table: ``explorer.theory.montecarlo.<name>(**settings)``."""
     return _monte_carlo(name, tuple(sorted(settings.items())))
 
 
 @st.cache_data(max_entries=8, max_size="16MB", show_spinner=False)
 def _timing_table(size: str, device: str, causal: bool, memory: bool) -> pd.DataFrame:
-    from explorer.figures_speed import fig3_table
+    from explorer.figures.speed import fig3_table
 
     bar = st.progress(0.0, text="Timing…")
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass, replace
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from explorer.capture import load_sample
 from explorer.errors import ExplorerError
-from explorer.experiment import synthetic_inputs
-from explorer.inputs import AttentionInputs
+from explorer.experiments.compare import synthetic_inputs
+from explorer.inputs.attention_inputs import AttentionInputs
+from explorer.inputs.capture import load_sample
 from explorer.ui.sidebar import Settings
 
 
@@ -33,7 +33,7 @@ def _sample():
 
 @st.cache_data(max_entries=8, show_spinner="Running the model on your text…", scope="session")
 def _capture(text: str):
-    from explorer.capture import capture_qkv
+    from explorer.inputs.capture import capture_qkv
 
     return capture_qkv(text)
 
@@ -68,7 +68,7 @@ def _digest(files: list[tuple[str, bytes]]) -> str:
 
 @st.cache_data(max_entries=16, show_spinner="Checking the upload…", scope="session")
 def _load_upload(digest: str, layer: int, _files: list[tuple[str, bytes]]):
-    from explorer.upload_inputs import load_inputs
+    from explorer.inputs.uploads.files import load_inputs
 
     return load_inputs(_files, layer=layer)
 

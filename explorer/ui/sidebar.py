@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import streamlit as st
 
 from explorer.device import available_devices
-from explorer.experiment import ExperimentConfig
-from explorer.feature_maps import FEATURE_MAPS
-from explorer.projections import PROJECTION_LABELS, PROJECTIONS
-from explorer.synthetic import SYNTHETIC_KINDS, SYNTHETIC_LABELS
+from explorer.experiments.compare import ExperimentConfig
+from explorer.inputs.synthetic import SYNTHETIC_KINDS, SYNTHETIC_LABELS
+from explorer.kernels.feature_maps import FEATURE_MAPS
+from explorer.kernels.projections import PROJECTION_LABELS, PROJECTIONS
 
 SOURCES = {
     "sample": "Real model: all-MiniLM-L6-v2",

@@ -10,7 +10,7 @@ from tests.app.conftest import APP
 
 
 def test_time_vs_length_panel(monkeypatch):
-    import explorer.figures_speed as speed
+    import explorer.figures.speed as speed
 
     monkeypatch.setitem(speed.FIG3_SIZES, "quick", (32, 64))
     at = AppTest.from_file(APP, default_timeout=300)

@@ -258,7 +258,7 @@ def test_hosted_settings_refuse_foreign_hosts_big_uploads_and_forged_puts(server
 
 def test_an_upload_is_seen_only_by_its_session(server, load_test):
     """Session A uploads a file; session B neither sees it nor gets it by naming its file id."""
-    from explorer.upload_examples import example_upload
+    from explorer.inputs.uploads.examples import example_upload
 
     name, data = example_upload("safetensors")
     caption = load_test.upload_caption(data)  # "'q' (2, 8, 4)" in the overview's caption

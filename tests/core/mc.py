@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from explorer.feature_maps import get_feature_map
-from explorer.projections import draw_projection, seeded_generator
+from explorer.kernels.feature_maps import get_feature_map
+from explorer.kernels.projections import draw_projection, seeded_generator
 
 
 def pair(r: float, angle: float, d: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,9 +6,10 @@ one. The fault test starts ``streamlit run`` with this folder on ``PYTHONPATH`` 
 module does nothing at all.
 
 When active it installs an import hook that, once ``explorer.ui.compute`` has been imported,
-wraps the ``compare`` that module calls (it did ``from explorer.experiment import compare``, so
-its own name is the one to replace; patching ``explorer.experiment.compare`` afterwards would
-not reach it). The wrapper fails on magic feature seeds and passes every other call through:
+wraps the ``compare`` that module calls (it did ``from explorer.experiments.compare import
+compare``, so its own name is the one to replace; patching
+``explorer.experiments.compare.compare`` afterwards would not reach it). The wrapper fails on
+magic feature seeds and passes every other call through:
 
   seed 4242  a real failed allocation in numpy (``np.empty`` of 256 TiB): MemoryError
   seed 4243  a real failed allocation in torch (``torch.empty`` of 256 TiB): torch's CPU

@@ -1,0 +1,141 @@
+"""Resource budget per request, configurable by whoever deploys the explorer.
+
+Checked before any large allocation: the maximum L (query and key lengths), m, heads and sweep
+size, the bytes of everything a comparison holds at once (features, outputs, l×s row blocks),
+the wall-clock limit of a sweep, and how many heavy computations run at once. A request over
+budget gets a ``BudgetError`` naming the limit and how to lower the work. Set through
+environment variables (plain integers or seconds):
+
+  EXPLORER_MAX_SEQ_LEN      longest query or key sequence        (default 65536)
+  EXPLORER_MAX_FEATURES     largest m                            (default 8192)
+  EXPLORER_MAX_HEADS        heads compared at once               (default 64)
+  EXPLORER_MAX_SWEEP_RUNS   comparisons in one sweep             (default 512)
+  EXPLORER_MEMORY_MB        memory one comparison may hold       (default 3072)
+  EXPLORER_SWEEP_TIMEOUT_S  a sweep stops after this many s      (default 600)
+  EXPLORER_MAX_CONCURRENT   heavy computations at once (the app) (default 2)
+  EXPLORER_TORCH_THREADS    torch threads per process (default 0: torch's own choice; a host
+                            serving many sessions sets cores / EXPLORER_MAX_CONCURRENT)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+from explorer.errors import BudgetError
+from explorer.kernels.feature_maps import get_feature_map
+
+ENV = {
+    "max_seq_len": "EXPLORER_MAX_SEQ_LEN",
+    "max_features": "EXPLORER_MAX_FEATURES",
+    "max_heads": "EXPLORER_MAX_HEADS",
+    "max_sweep_runs": "EXPLORER_MAX_SWEEP_RUNS",
+    "memory_mb": "EXPLORER_MEMORY_MB",
+    "sweep_timeout_s": "EXPLORER_SWEEP_TIMEOUT_S",
+    "max_concurrent": "EXPLORER_MAX_CONCURRENT",
+    "torch_threads": "EXPLORER_TORCH_THREADS",
+}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Caps on one request (see the module docstring for the environment variables)."""
+
+    max_seq_len: int = 65536
+    max_features: int = 8192
+    max_heads: int = 64
+    max_sweep_runs: int = 512
+    memory_mb: int = 3072
+    sweep_timeout_s: int = 600
+    max_concurrent: int = 2
+    torch_threads: int = 0  # 0: leave torch's default
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            low = 0 if f.name == "torch_threads" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"Budget.{f.name} must be an integer ≥ 1, got {value!r}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Budget:
+        environ = os.environ if environ is None else environ
+        values = {}
+        for name, key in ENV.items():
+            text = environ.get(key, "").strip().replace("_", "")
+            if text:
+                if not text.isdigit():
+                    raise ValueError(f"{key} must be a positive integer, got {text[:40]!r}")
+                values[name] = int(text)
+        return cls(**values)
+
+    def check_comparison(
+        self,
+        *,
+        heads: int,
+        seq_len: int,
+        key_len: int,
+        head_dim: int,
+        value_dim: int,
+        feature_map: str,
+        num_features: int,
+    ) -> None:
+        """BudgetError unless one comparison of these sizes fits every cap."""
+        if max(seq_len, key_len) > self.max_seq_len:
+            raise BudgetError(
+                f"sequence length {max(seq_len, key_len):,} is over the limit of "
+                f"{self.max_seq_len:,} (EXPLORER_MAX_SEQ_LEN): use a shorter L or a crop"
+            )
+        if num_features > self.max_features:
+            raise BudgetError(
+                f"m = {num_features:,} random features is over the limit of "
+                f"{self.max_features:,} (EXPLORER_MAX_FEATURES): choose a smaller m"
+            )
+        if heads > self.max_heads:
+            raise BudgetError(
+                f"{heads} heads at once is over the limit of {self.max_heads} "
+                "(EXPLORER_MAX_HEADS): pick one head or a layer with fewer heads"
+            )
+        need = comparison_bytes(
+            heads=heads,
+            seq_len=seq_len,
+            key_len=key_len,
+            head_dim=head_dim,
+            value_dim=value_dim,
+            feature_dim=get_feature_map(feature_map).feature_dim(num_features, head_dim),
+        )
+        if need > self.memory_mb * 2**20:
+            raise BudgetError(
+                f"this comparison needs about {need / 2**20:,.0f} MB, over the budget of "
+                f"{self.memory_mb:,} MB (EXPLORER_MEMORY_MB): lower L, m or the number of heads"
+            )
+
+    def check_sweep(self, runs: int) -> None:
+        if runs > self.max_sweep_runs:
+            raise BudgetError(
+                f"a sweep of {runs:,} runs is over the limit of {self.max_sweep_runs:,} "
+                "(EXPLORER_MAX_SWEEP_RUNS): use fewer values per axis or fewer seeds"
+            )
+
+
+def comparison_bytes(
+    *,
+    heads: int,
+    seq_len: int,
+    key_len: int,
+    head_dim: int,
+    value_dim: int,
+    feature_dim: int,
+    block_bytes: int = 256 * 2**20,
+    itemsize: int = 4,
+) -> int:
+    """Upper estimate of what ``compare`` holds at once: inputs (float64 copies and working
+    tensors), features φ(q), φ(k) with their stabiliser temporaries, outputs, the display maps
+    (≤ 1024² per head) and the l×s row blocks of the exact metrics."""
+    rows, keys = heads * seq_len, heads * key_len
+    inputs = (rows + keys) * head_dim * (8 + 2 * itemsize) + keys * value_dim * (8 + itemsize)
+    features = (3 * (rows + keys) + keys) * feature_dim * itemsize  # + φ(k)ᵀ of the metrics
+    outputs = 4 * rows * value_dim * itemsize
+    maps = 2 * heads * min(seq_len, 1024) * min(key_len, 1024) * 4
+    return inputs + features + outputs + maps + block_bytes

@@ -1,0 +1,141 @@
+"""One block of rows of P and P̂, and the per-row statistics the metrics sum over blocks.
+
+P = softmax(S) from base-2 scores S₂ = log₂e·XYᵀ: P = 2^(S₂ − max)/Z (exp2 is the fast one on
+CPUs), so log₂ P = S₂ − max − log₂ Z without a log. P̂ = K/D with K = φ(Q)φ(K)ᵀ and D = K·1; rows
+with |D| ≈ 0 are zeros, exactly as in ``linear_attention``. KL = ln 2·Σ P (log₂ P − log₂ P̂): one
+log per entry. Hidden (causal) entries are 0 in both. Shapes: blocks (n, r, keys).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from explorer.attention.linear import SMALL_NORMALIZER
+
+ENTRY_SAMPLE = 20_000  # sampled entries of P̂ − P kept for histograms
+LN2 = math.log(2.0)
+ROW_STATS = ("sq_err", "tv", "kl", "sq_ref", "unif_sq", "unif_tv", "unif_kl")
+
+
+class EntrySample:
+    """ENTRY_SAMPLE flat indices h·l·s + i·s + j of the n×l×s entries, drawn once from ``seed``.
+
+    Kept sorted, so the entries of a (heads, rows) block are one contiguous run of them.
+    """
+
+    def __init__(self, n: int, l: int, s: int, seed: int) -> None:
+        total = n * l * s
+        if total <= ENTRY_SAMPLE:
+            self.flat = torch.arange(total)
+        else:
+            generator = torch.Generator().manual_seed(seed)
+            flat = torch.randint(total, (ENTRY_SAMPLE,), generator=generator)
+            self.flat = torch.sort(flat).values  # (k,)
+        self.shape = (l, s)
+        self.values = torch.zeros(len(self.flat), dtype=torch.float64)
+
+    def take(self, diff: torch.Tensor, heads: slice, rows: slice) -> None:
+        """Copy the sampled entries of one block (keys past the block's last are 0).
+
+        ``heads`` spans several heads only with all rows, so the block is a contiguous range.
+        """
+        l, s = self.shape
+        first = heads.start * l * s + rows.start * s
+        stop = (heads.stop - 1) * l * s + rows.stop * s
+        lo, hi = torch.searchsorted(self.flat, torch.tensor([first, stop])).tolist()
+        flat = self.flat[lo:hi]  # (k',)
+        keys = flat % s
+        seen = keys < diff.shape[-1]
+        index = (flat // (l * s) - heads.start, (flat // s) % l - rows.start, keys)
+        picked = diff[tuple(t[seen].to(diff.device) for t in index)]
+        self.values[lo:hi][seen] = picked.cpu().double()
+
+
+@dataclass(frozen=True)
+class WeightBlock:
+    """P and P̂ of one block of rows, with what the statistics still need."""
+
+    p: torch.Tensor  # (n, r, keys) exact weights, 0 where hidden
+    p_hat: torch.Tensor  # (n, r, keys) approximate weights, 0 where hidden or |D| ≈ 0
+    p_log_p: torch.Tensor  # (n, r, 1): Σ_j P log₂ P
+    scratch: torch.Tensor  # (n, r, keys): free memory (the scores')
+    any_small: bool  # some row has |D| ≈ 0
+    start: int  # the causal mask ``hidden`` covers keys start..keys−1
+
+
+def weight_block(
+    s_blk: torch.Tensor,
+    k_blk: torch.Tensor,
+    hidden: torch.Tensor | None,
+    bound: torch.Tensor,
+    start: int,
+) -> WeightBlock:
+    """P from base-2 scores and P̂ from kernel values, both (n, r, keys) and overwritten.
+
+    ``hidden`` (r, keys − start) marks causal entries; ``bound`` (n, r) is the largest value each
+    |D_i| could take, Σ_j |φ(x_i)|·|φ(y_j)| over visible keys.
+    """
+    s_blk -= s_blk.amax(-1, keepdim=True)  # S₂ − max, −inf where hidden
+    p = torch.exp2(s_blk)  # (n, r, keys)
+    z = p.sum(-1, keepdim=True)
+    p /= z
+    if hidden is not None:
+        k_blk[..., start:].masked_fill_(hidden, 0.0)
+        s_blk[..., start:].masked_fill_(hidden, 0.0)  # P·S is 0 there, not 0·(−inf)
+    mass = p.sum(-1, keepdim=True)  # Σ_j P_ij = 1 up to rounding
+    p_log_p = torch.mul(p, s_blk, out=s_blk).sum(-1, keepdim=True) - torch.log2(z) * mass
+    d = k_blk.sum(-1, keepdim=True)  # (n, r, 1)
+    small = d.abs() <= SMALL_NORMALIZER * bound.unsqueeze(-1)
+    p_hat = k_blk.div_(torch.where(small, torch.ones_like(d), d))  # P̂, in place
+    any_small = bool(small.any())
+    if any_small:
+        p_hat.masked_fill_(small, 0.0)
+    return WeightBlock(p, p_hat, p_log_p, s_blk, any_small, start)
+
+
+def kl_entrywise(p: torch.Tensor, p_hat: torch.Tensor) -> torch.Tensor:
+    """KL(P_i ‖ P̂_i) entry by entry: +inf where P̂ ≤ 0 but P > 0 (signed maps, underflow)."""
+    log_p = torch.where(p > 0, p.log(), torch.zeros_like(p))
+    log_p_hat = torch.where(p_hat > 0, p_hat.log(), torch.zeros_like(p_hat))
+    kl = (p * (log_p - log_p_hat)).sum(-1)  # (..., r)
+    ok = ((p_hat > 0) | (p == 0)).all(-1)
+    return torch.where(ok, kl, torch.full_like(kl, math.inf))
+
+
+def row_statistics(
+    block: WeightBlock,
+    hidden: torch.Tensor | None,
+    counts: torch.Tensor,
+    sample: EntrySample,
+    heads: slice,
+    rows: slice,
+) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """The ROW_STATS of one block, each (n, r), and its max |P̂ − P|; P̂ is overwritten.
+
+    ``counts`` (r, 1) holds the keys each row sees, for the uniform baseline 1/count; ``heads``
+    and ``rows`` place the block in the entry sample.
+    """
+    p, p_hat, diff, start = block.p, block.p_hat, block.scratch, block.start
+    torch.sub(p_hat, p, out=diff)  # P̂ − P
+    sample.take(diff, heads, rows)
+    sq_err = torch.linalg.vector_norm(diff, dim=-1).square_()
+    max_abs = diff.abs_().amax()
+    tv = 0.5 * diff.sum(-1)
+    torch.sub(p, 1.0 / counts, out=diff)  # P − uniform
+    if hidden is not None:
+        diff[..., start:].masked_fill_(hidden, 0.0)
+    unif_sq = torch.linalg.vector_norm(diff, dim=-1).square_()
+    unif_tv = 0.5 * diff.abs_().sum(-1)
+    if hidden is not None:
+        p_hat[..., start:].masked_fill_(hidden, 1.0)  # log 1 = 0 where P = 0
+    if block.any_small or float(p_hat.amin()) <= 0.0:  # signed maps or underflow: entry-wise
+        kl = kl_entrywise(p, p_hat)
+    else:
+        p_log_p_hat = p_hat.log2_().mul_(p).sum(-1, keepdim=True)  # Σ P log₂ P̂
+        kl = (block.p_log_p - p_log_p_hat).squeeze(-1) * LN2
+    unif_kl = block.p_log_p.squeeze(-1) * LN2 + counts.squeeze(-1).log()
+    sq_ref = torch.linalg.vector_norm(p, dim=-1).square_()
+    return (sq_err, tv, kl, sq_ref, unif_sq, unif_tv, unif_kl), max_abs

@@ -1,0 +1,194 @@
+"""Errors of approximate attention against the exact reference, computed in row blocks.
+
+Output: relative error ‖Ŷ − Y‖_F/‖Y‖_F. Attention matrix P̂ = D⁻¹φ(Q)φ(K)ᵀ against P:
+relative Frobenius error, max |P̂ − P|, per-row total variation ½Σ_j|P̂_ij − P_ij| and
+KL(P_i ‖ P̂_i). Each comes with the uniform-attention baseline (P_ij = 1/#visible keys, output =
+mean of the visible V): an approximation worse than the baseline has learnt nothing.
+Max relative per-entry errors are avoided: they explode on tiny entries (google-research#503).
+The l×s matrices exist only one block of rows at a time (``memory_budget`` bytes, and on a CPU
+at most ``CACHE_BLOCK`` so every pass runs from cache); each block's statistics are per-row
+reductions, so any blocking gives the same numbers. ``reference_errors`` is the one pass a
+comparison needs: each block of P also gives its rows of the exact output PV, and P, P̂ are
+pooled for display there, so S = XYᵀ and K = φ(Q)φ(K)ᵀ are computed once. Causal blocks stop
+at their last visible key. Shapes: x (..., l, d), y (..., s, d) pre-scaled (x·y is the logit),
+v (..., s, e).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from explorer.attention.exact import DEFAULT_MEMORY_BUDGET, fast_softmax_attention
+from explorer.reference.display_maps import AttentionMaps, attention_maps
+from explorer.reference.fused_pass import row_pass
+
+
+@dataclass(frozen=True)
+class ErrorMetrics:
+    """Scalar errors with their uniform baselines, and per-row arrays for distributions."""
+
+    output_relative_error: float | None  # None when no V was given
+    uniform_baseline_error: float | None  # the same error for output = mean of visible V
+    weights_relative_error: float
+    uniform_weights_error: float
+    max_abs_error: float  # max |P̂_ij − P_ij| (over the evaluated rows)
+    output_max_abs_error: float | None  # max |Ŷ − Y|
+    row_tv_mean: float
+    uniform_row_tv_mean: float
+    row_kl_mean: float  # over rows where KL is finite
+    uniform_row_kl_mean: float
+    kl_undefined_rows: int  # rows where P̂ ≤ 0 where P > 0 (signed maps): KL = +inf
+    rows_evaluated: int  # query rows per head behind the attention-matrix metrics (l: all)
+    row_tv: np.ndarray  # (n, r): r = rows_evaluated
+    row_kl: np.ndarray  # (n, r), +inf where undefined
+    row_output_error: np.ndarray | None  # (n, l): |ŷ_i − y_i|/rms_i|y_i|; mean square = rel²
+    entry_error_sample: np.ndarray  # (≤ ENTRY_SAMPLE,): sampled P̂_ij − P_ij
+
+
+def uniform_output(v: torch.Tensor, num_queries: int, *, causal: bool) -> torch.Tensor:
+    """Output of uniform attention: mean of the visible values. Shapes: → (..., l, e)."""
+    if not causal:
+        return v.mean(dim=-2, keepdim=True).expand(*v.shape[:-2], num_queries, v.shape[-1])
+    prefix = torch.cumsum(v, dim=-2)  # (..., s, e)
+    last = torch.arange(num_queries, device=v.device).clamp(max=v.shape[-2] - 1)  # (l,)
+    return prefix[..., last, :] / (last + 1).to(v.dtype).unsqueeze(-1)
+
+
+def relative_error(approx: torch.Tensor, exact: torch.Tensor) -> float:
+    """‖approx − exact‖_F / ‖exact‖_F (inf if exact is 0 and approx is not, 0 if both are)."""
+    num = float(torch.linalg.vector_norm((approx - exact).cpu().double()))  # mps: no float64
+    den = float(torch.linalg.vector_norm(exact.cpu().double()))
+    if den == 0.0:
+        return 0.0 if num == 0.0 else math.inf
+    return num / den
+
+
+def weight_metrics(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    phi_q: torch.Tensor,
+    phi_k: torch.Tensor,
+    *,
+    causal: bool,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    seed: int = 0,
+) -> dict[str, object]:
+    """The attention-matrix fields of ``ErrorMetrics`` alone (see ``row_pass``)."""
+    return row_pass(
+        x, y, phi_q, phi_k, causal=causal, memory_budget=memory_budget, seed=seed
+    ).weights
+
+
+def _with_outputs(
+    weights: dict[str, object],
+    v: torch.Tensor | None,
+    exact_output: torch.Tensor | None,
+    approx_output: torch.Tensor | None,
+    *,
+    causal: bool,
+) -> ErrorMetrics:
+    """ErrorMetrics from the weight fields and the two outputs (None fields without V)."""
+    if v is None or exact_output is None or approx_output is None:
+        return ErrorMetrics(
+            output_relative_error=None,
+            uniform_baseline_error=None,
+            output_max_abs_error=None,
+            row_output_error=None,
+            **weights,
+        )
+    num_queries = exact_output.shape[-2]
+    baseline = uniform_output(v.to(exact_output.dtype), num_queries, causal=causal)
+    rms = float(torch.linalg.vector_norm(exact_output.cpu().double())) / math.sqrt(
+        max(1, exact_output[..., 0].numel())
+    )
+    row_err = torch.linalg.vector_norm((approx_output - exact_output).cpu().double(), dim=-1)
+    row_err = row_err.reshape(-1, num_queries).cpu().numpy() / (rms or 1.0)  # (n, l)
+    return ErrorMetrics(
+        output_relative_error=relative_error(approx_output, exact_output),
+        uniform_baseline_error=relative_error(baseline, exact_output),
+        output_max_abs_error=float((approx_output - exact_output).abs().max()),
+        row_output_error=row_err,
+        **weights,
+    )
+
+
+def error_metrics(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    v: torch.Tensor | None,
+    phi_q: torch.Tensor,
+    phi_k: torch.Tensor,
+    exact_output: torch.Tensor | None,
+    approx_output: torch.Tensor | None,
+    *,
+    causal: bool,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    seed: int = 0,
+) -> ErrorMetrics:
+    """All metrics of one comparison against a given exact output (matrices done in blocks).
+
+    Without V (``v`` and both outputs None) the output errors are None: only weights compare.
+    """
+    weights = weight_metrics(
+        x, y, phi_q, phi_k, causal=causal, memory_budget=memory_budget, seed=seed
+    )
+    return _with_outputs(weights, v, exact_output, approx_output, causal=causal)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The exact side of a comparison and every error, from one ``row_pass``."""
+
+    exact_output: torch.Tensor | None  # (..., l, e); None without V
+    metrics: ErrorMetrics
+    maps: AttentionMaps | None  # None unless asked for
+
+
+def reference_errors(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    v: torch.Tensor | None,
+    phi_q: torch.Tensor,
+    phi_k: torch.Tensor,
+    approx_output: torch.Tensor | None,
+    *,
+    causal: bool,
+    max_side: int | None = None,
+    query_rows: torch.Tensor | None = None,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    seed: int = 0,
+) -> Reference:
+    """Exact output Y = PV, all metrics and (with ``max_side``) display maps in one pass.
+
+    With ``query_rows`` (sorted, distinct) the attention-matrix metrics cover those rows only:
+    Y then comes from ``fast_softmax_attention`` over every row (no K), and the maps from
+    their own pass, so the output errors stay exact while P̂ costs r·s·m instead of l·s·m.
+    """
+    every_row = query_rows is None  # else Y and the maps need passes of their own
+    done = row_pass(
+        x,
+        y,
+        phi_q,
+        phi_k,
+        causal=causal,
+        values=v if every_row else None,
+        max_side=max_side if every_row else None,
+        query_rows=query_rows,
+        memory_budget=memory_budget,
+        seed=seed,
+    )
+    exact, maps = done.exact_output, done.maps
+    if not every_row and v is not None:
+        exact = fast_softmax_attention(
+            x, y, v, causal=causal, scale=1.0, memory_budget=memory_budget
+        )
+    if not every_row and max_side is not None:
+        maps = attention_maps(
+            x, y, phi_q, phi_k, causal=causal, max_side=max_side, memory_budget=memory_budget
+        )
+    metrics = _with_outputs(done.weights, v, exact, approx_output, causal=causal)
+    return Reference(exact, metrics, maps)

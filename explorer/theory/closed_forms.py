@@ -1,0 +1,141 @@
+"""Closed forms that predict the error, to draw beside every measurement.
+
+Kernel estimators of SM(x, y) = exp(x·y) with m iid random vectors (Performer, Choromanski et al.
+2021, Lemma 2; FAVOR++, Likhosherstov et al. 2022), as relative MSE = MSE/SM², with
+ρ₊ = |x+y|² and ρ₋ = |x−y|²:
+  trig        (2/m)·sinh²(ρ₋/2)
+  positive    (e^{ρ₊} − 1)/m
+  hyperbolic  (2/m)·sinh²(ρ₊/2)
+  oprf        (((1−4A)²/(1−8A))^{d/2}·e^{ρ₊/(1−8A)} − 1)/m   (A = 0: positive)
+Orthogonal rows (m ≤ d) lower the positive MSE by at least
+(1 − 1/m)·2/(d+2)·(SM − e^{−(|x|²+|y|²)/2})² (Performer Theorem 2, arXiv v4). The
+trig/positive ratio at |x| = |y| = l and angle φ is Performer Fig. 2's r(φ, l). The delta
+method gives the output MSE of positive features (the project's theory notes, §2.9).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from explorer.attention.exact import causal_mask, exact_weights
+
+UnbiasedMap = Literal["trig", "positive", "hyperbolic", "oprf"]
+VALID_DENOMINATOR_VARIANCE = 0.1  # delta method trusted while Var(D̂)/D² stays well below 1
+
+
+def relative_mse(
+    kind: str,
+    *,
+    sq_sum,
+    sq_diff=None,
+    num_features: int,
+    head_dim: int | None = None,
+    a=None,
+) -> np.ndarray:
+    """MSE/SM² of an unbiased estimator with m iid vectors (arrays broadcast)."""
+    if num_features < 1:
+        raise ValueError(f"num_features must be at least 1, got {num_features}")
+    rho_plus = np.asarray(sq_sum, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        if kind == "positive":
+            return np.expm1(rho_plus) / num_features
+        if kind == "hyperbolic":
+            return 2.0 * np.sinh(rho_plus / 2.0) ** 2 / num_features
+        if kind == "trig":
+            if sq_diff is None:
+                raise ValueError("the trig MSE needs sq_diff = |x − y|²")
+            return 2.0 * np.sinh(np.asarray(sq_diff, dtype=np.float64) / 2.0) ** 2 / num_features
+        if kind == "oprf":
+            if head_dim is None:
+                raise ValueError("the OPRF MSE needs head_dim")
+            a = optimal_a(rho_plus, head_dim) if a is None else np.asarray(a, dtype=np.float64)
+            if np.any(a >= 0.125):
+                raise ValueError("OPRF needs A < 1/8")
+            log_factor = 0.5 * head_dim * (2 * np.log1p(-4 * a) - np.log1p(-8 * a))
+            return np.expm1(log_factor + rho_plus / (1 - 8 * a)) / num_features
+    raise ValueError(f"no closed-form MSE for {kind!r}: use trig, positive, hyperbolic or oprf")
+
+
+def optimal_a(sq_sum, head_dim: int) -> np.ndarray:
+    """A* = (1 − 2φ − √((2φ+1)² + 8φ))/16 with φ = ρ/d (FAVOR++); A* ≤ 0."""
+    phi = np.asarray(sq_sum, dtype=np.float64) / head_dim
+    return (1.0 - 2.0 * phi - np.sqrt((2.0 * phi + 1.0) ** 2 + 8.0 * phi)) / 16.0
+
+
+def orthogonal_gap(*, x_sq, y_sq, dot, num_features: int, head_dim: int) -> np.ndarray:
+    """Theorem 2's guaranteed MSE reduction of orthogonal positive features (m ≤ d)."""
+    if num_features > head_dim:
+        raise ValueError(f"Theorem 2 needs m ≤ d (got m={num_features}, d={head_dim})")
+    x_sq, y_sq, dot = (np.asarray(t, dtype=np.float64) for t in (x_sq, y_sq, dot))
+    m, d = num_features, head_dim
+    return (1 - 1 / m) * 2 / (d + 2) * (np.exp(dot) - np.exp(-(x_sq + y_sq) / 2)) ** 2
+
+
+def trig_positive_ratio(angle, length) -> np.ndarray:
+    """r(φ, l) = MSE_trig/MSE_pos for |x| = |y| = l at angle φ (Performer Fig. 2); m cancels."""
+    angle, length = np.asarray(angle, np.float64), np.asarray(length, np.float64)
+    l2 = length**2
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        num = (-np.expm1(-2 * l2 * (1 - np.cos(angle)))) ** 2
+        den = 2 * np.exp(4 * l2 * np.cos(angle)) * (-np.expm1(-2 * l2 * (1 + np.cos(angle))))
+        return num / den
+
+
+@dataclass(frozen=True)
+class DeltaMethodPrediction:
+    """Predicted output error of positive features with m iid vectors (first order in 1/m)."""
+
+    row_mse: np.ndarray  # (n, r): E|ô_i − o_i|² for the predicted rows
+    denominator_variance: np.ndarray  # (n, r): Var(D̂_i)/D_i²
+    predicted_relative_error: float  # √(Σ_i MSE_i / Σ_i |o_i|²) over the predicted rows
+    valid: bool  # every row has Var(D̂)/D² ≤ VALID_DENOMINATOR_VARIANCE
+
+
+def delta_method_output_mse(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    num_features: int,
+    causal: bool = False,
+    rows: slice | None = None,
+) -> DeltaMethodPrediction:
+    """MSE(ô_i) ≈ (1/m)·e^{|x_i|²} Σ_{j,l} K_ij² K_il² e^{y_j·y_l} (v_j−o_i)·(v_l−o_i) / D_i².
+
+    Written with P = K/D as (1/m)·e^{|x_i|² + 2 log D_i} Σ_{jl} P_ij² P_il² e^{y_j·y_l}(...),
+    shifted by max y_j·y_l so nothing overflows. O(r·s²) per head: pass ``rows`` for long inputs.
+    Shapes: x (..., l, d), y (..., s, d) pre-scaled, v (..., s, e) → arrays (n, r).
+    """
+    rows = rows or slice(0, x.shape[-2])
+    x, y, v = x.double(), y.double(), v.double()
+    p = exact_weights(x, y, rows=rows, causal=causal, scale=1.0)  # (..., r, s)
+    logits = x[..., rows, :] @ y.transpose(-2, -1)  # (..., r, s)
+    if causal:
+        logits = logits.masked_fill(causal_mask(rows, y.shape[-2], x.device), float("-inf"))
+    log_d = torch.logsumexp(logits, dim=-1)  # (..., r)
+    gram = y @ y.transpose(-2, -1)  # (..., s, s)
+    shift = gram.amax(dim=(-2, -1), keepdim=True)
+    g = torch.exp(gram - shift)  # (..., s, s)
+    u = p * p  # (..., r, s)
+    o = p @ v  # (..., r, e)
+    ug = u @ g  # (..., r, s)
+    h = g * (v @ v.transpose(-2, -1))  # (..., s, s)
+    term_vv = ((u @ h) * u).sum(-1)  # Σ_jl u_j u_l G_jl v_j·v_l
+    term_ov = 2 * (((ug * u) @ v) * o).sum(-1)  # 2 o_i·Σ_j (uG)_ij u_ij v_j
+    term_oo = (o * o).sum(-1) * (ug * u).sum(-1)
+    log_scale = (x[..., rows, :] ** 2).sum(-1) + 2 * log_d + shift.squeeze(-1)  # (..., r)
+    factor = torch.exp(log_scale) / num_features
+    row_mse = factor * (term_vv - term_ov + term_oo)
+    denominator = factor * (ug * u).sum(-1) - 1.0 / num_features
+    total = float(row_mse.sum()) / max(float((o * o).sum()), 1e-300)
+    n = row_mse[..., 0].numel()
+    return DeltaMethodPrediction(
+        row_mse=row_mse.reshape(n, -1).numpy(),
+        denominator_variance=denominator.reshape(n, -1).numpy(),
+        predicted_relative_error=float(np.sqrt(max(total, 0.0))),
+        valid=bool((denominator <= VALID_DENOMINATOR_VARIANCE).all()),
+    )

@@ -1,0 +1,71 @@
+"""The request budget: configurable from the environment, checked before allocating."""
+
+from __future__ import annotations
+
+import pytest
+
+from explorer.errors import BudgetError
+from explorer.experiments.budget import Budget, comparison_bytes
+from explorer.experiments.compare import ExperimentConfig
+from explorer.experiments.sweep import sweep
+
+SIZES = {
+    "heads": 1,
+    "seq_len": 1024,
+    "key_len": 1024,
+    "head_dim": 64,
+    "value_dim": 64,
+    "feature_map": "positive",
+    "num_features": 256,
+}
+
+
+def test_from_env_reads_every_limit_and_rejects_junk():
+    budget = Budget.from_env(
+        {
+            "EXPLORER_MAX_SEQ_LEN": "4_096",
+            "EXPLORER_MEMORY_MB": "100",
+            "EXPLORER_TORCH_THREADS": "1",
+        }
+    )
+    assert budget.max_seq_len == 4096 and budget.memory_mb == 100 and budget.torch_threads == 1
+    assert Budget.from_env({}) == Budget()
+    with pytest.raises(ValueError, match="EXPLORER_MAX_FEATURES"):
+        Budget.from_env({"EXPLORER_MAX_FEATURES": "lots"})
+    with pytest.raises(ValueError, match="max_heads"):
+        Budget.from_env({"EXPLORER_MAX_HEADS": "0"})
+
+
+@pytest.mark.parametrize(
+    "changes, limit",
+    [
+        ({"seq_len": 10_000}, "EXPLORER_MAX_SEQ_LEN"),
+        ({"num_features": 20_000}, "EXPLORER_MAX_FEATURES"),
+        ({"heads": 100}, "EXPLORER_MAX_HEADS"),
+        ({"heads": 64, "seq_len": 8192, "key_len": 8192}, "EXPLORER_MEMORY_MB"),
+    ],
+)
+def test_over_budget_names_the_limit(changes, limit):
+    budget = Budget(max_seq_len=8192, max_features=8192, memory_mb=1024)
+    budget.check_comparison(**SIZES)  # the base request fits
+    with pytest.raises(BudgetError, match=limit):
+        budget.check_comparison(**{**SIZES, **changes})
+
+
+def test_memory_estimate_is_linear_in_length_beyond_the_block():
+    small = comparison_bytes(
+        heads=1, seq_len=8192, key_len=8192, head_dim=64, value_dim=64, feature_dim=256
+    )
+    large = comparison_bytes(
+        heads=1, seq_len=16384, key_len=16384, head_dim=64, value_dim=64, feature_dim=256
+    )
+    block = 256 * 2**20
+    assert (large - block) == pytest.approx(2 * (small - block), rel=0.05)
+
+
+def test_sweep_limits():
+    with pytest.raises(BudgetError, match="EXPLORER_MAX_SWEEP_RUNS"):
+        Budget(max_sweep_runs=10).check_sweep(11)
+    config = ExperimentConfig(seq_len=16, head_dim=4, num_features=4)
+    with pytest.raises(BudgetError, match="stopped after 1 of 3 runs"):
+        sweep(config, {"num_features": [4, 8, 16]}, timeout_s=0)

@@ -1,0 +1,110 @@
+"""Feature maps: unbiased where claimed, stabilisers cancel, registry complete."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from explorer.attention.linear import approximate_weights
+from explorer.kernels.feature_maps import (
+    FEATURE_MAPS,
+    get_feature_map,
+    oprf_features,
+    optimal_oprf_a,
+    positive_features,
+)
+from explorer.kernels.projections import draw_projection, seeded_generator
+from tests.conftest import gaussian
+from tests.core.mc import kernel_draws, pair
+
+UNBIASED = [name for name, spec in FEATURE_MAPS.items() if spec.kernel == "unbiased"]
+
+
+def test_registry_is_complete_and_read_only():
+    assert set(FEATURE_MAPS) == {"trig", "positive", "hyperbolic", "oprf", "relu", "elu_plus_one"}
+    assert set(UNBIASED) == {"trig", "positive", "hyperbolic", "oprf"}
+    assert FEATURE_MAPS["relu"].kernel == FEATURE_MAPS["elu_plus_one"].kernel == "substitute"
+    with pytest.raises(TypeError):
+        FEATURE_MAPS["new"] = FEATURE_MAPS["relu"]  # type: ignore[index]
+    with pytest.raises(ValueError, match="unknown feature map"):
+        get_feature_map("favor")
+
+
+@pytest.mark.parametrize("name", UNBIASED)
+@pytest.mark.parametrize("projection", ["iid", "orthogonal"])
+@pytest.mark.parametrize("r, angle", [(0.7, 0.5), (1.0, 2.5)])
+def test_kernel_estimate_is_unbiased(name, projection, r, angle):
+    # The mean of 20k independent estimates must be within 5 standard errors of exp(x·y): a
+    # real bias of a few percent (e.g. the unfixed QR, an eps) is many SE; chance failure ~1e-6.
+    x, y = pair(r, angle, d=8)
+    estimates = kernel_draws(name, x, y, m=8, draws=20_000, projection=projection)
+    target = math.exp(float(x @ y))
+    error = estimates.std() / math.sqrt(len(estimates))
+    assert abs(float(estimates.mean()) - target) < 5 * float(error)
+
+
+@pytest.mark.parametrize("name", FEATURE_MAPS)
+def test_stabilisers_cancel_exactly(name):
+    # Moderate inputs: stabilised and raw features give the same attention to rounding.
+    g = torch.Generator().manual_seed(5)
+    x, y = gaussian(2, 12, 6, generator=g, scale=0.6), gaussian(2, 12, 6, generator=g, scale=0.6)
+    w = draw_projection("orthogonal", 16, 6, generator=seeded_generator(1))
+    fmap = get_feature_map(name)
+    for causal in (False, True):
+        plain = approximate_weights(*fmap(x, y, w, stabilize=False), causal=causal)
+        stable = approximate_weights(*fmap(x, y, w, stabilize=True), causal=causal)
+        torch.testing.assert_close(stable, plain, atol=1e-12, rtol=1e-10)
+
+
+def test_stabiliser_prevents_overflow():
+    # Large norms under/overflow exp in float32 without the shift (rows are lost: all features
+    # 0 or inf); with it every row keeps a feature of 1 and the weights stay a distribution.
+    g = torch.Generator().manual_seed(6)
+    x = gaussian(1, 16, 8, generator=g)
+    x = (13.0 * x / x.norm(dim=-1, keepdim=True)).float()  # |x|² = 169: exp(w·x − 84) ≈ 0
+    w = draw_projection("iid", 32, 8, generator=seeded_generator(2)).float()
+    raw = approximate_weights(*positive_features(x, x, w, stabilize=False))
+    stable = approximate_weights(*positive_features(x, x, w, stabilize=True))
+    lost = ~torch.isfinite(raw).all(-1) | (raw.sum(-1) == 0)
+    assert lost.any()
+    assert torch.isfinite(stable).all()
+    torch.testing.assert_close(stable.sum(-1), torch.ones(1, 16))
+
+
+def test_positive_maps_are_positive_and_trig_is_signed():
+    g = torch.Generator().manual_seed(7)
+    x = gaussian(3, 10, 4, generator=g)
+    w = draw_projection("iid", 32, 4, generator=seeded_generator(3))
+    for name in ("positive", "hyperbolic", "oprf"):
+        phi_x, phi_y = get_feature_map(name)(x, x, w)
+        assert (phi_x > 0).all() and (phi_y > 0).all()
+    phi_x, _ = get_feature_map("trig")(x, x, w)
+    assert (phi_x < 0).any()
+
+
+def test_oprf_reduces_to_positive_at_a_zero_and_fits_a_star():
+    g = torch.Generator().manual_seed(8)
+    x, y = gaussian(2, 9, 5, generator=g), gaussian(2, 11, 5, generator=g)
+    w = draw_projection("iid", 16, 5, generator=seeded_generator(4))
+    for a, b in zip(oprf_features(x, y, w, a=0.0), positive_features(x, y, w), strict=True):
+        torch.testing.assert_close(a, b)
+    rho = torch.tensor([0.0, 1.0, 30.0], dtype=torch.float64)
+    a_star = optimal_oprf_a(rho, 8)
+    assert a_star[0] == 0 and torch.all(a_star <= 0)
+    # Asymptotics from FAVOR++: A* ≈ −ρ/(4d) for ρ ≫ d.
+    assert float(optimal_oprf_a(torch.tensor(1e6), 8)) == pytest.approx(-1e6 / 32, rel=1e-3)
+
+
+def test_deterministic_map_ignores_projection_and_checks_dims():
+    fmap = get_feature_map("elu_plus_one")
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    phi_x, _ = fmap(x, x, None)
+    torch.testing.assert_close(phi_x, torch.nn.functional.elu(x) + 1)
+    assert fmap.feature_dim(256, 3) == 3
+    assert get_feature_map("trig").feature_dim(256, 3) == 512
+    with pytest.raises(ValueError, match="needs a projection"):
+        get_feature_map("positive")(x, x, None)
+    with pytest.raises(ValueError, match="head dims differ"):
+        get_feature_map("relu")(x, x[:, :2], torch.ones(4, 3, dtype=torch.float64))
