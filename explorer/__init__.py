@@ -13,13 +13,15 @@ from explorer.attention.linear import approximate_weights, linear_attention
 from explorer.errors import BudgetError, ExplorerError, InputError
 from explorer.experiments.compare import Comparison, ExperimentConfig, compare
 from explorer.experiments.sweep import sweep
-from explorer.inputs.attention_inputs import AttentionInputs, gaussian_inputs
+from explorer.inputs.attention_inputs import AttentionInputs
+from explorer.inputs.synthetic import SyntheticSpec, structured_inputs
 from explorer.kernels.feature_maps import FEATURE_MAPS, FeatureMap, get_feature_map
 from explorer.kernels.projections import PROJECTIONS, draw_projection
 
 __all__ = [
     "FEATURE_MAPS",
     "PROJECTIONS",
+    "SyntheticSpec",
     "AttentionInputs",
     "BudgetError",
     "Comparison",
@@ -30,9 +32,9 @@ __all__ = [
     "approximate_weights",
     "compare",
     "draw_projection",
-    "gaussian_inputs",
     "get_feature_map",
     "linear_attention",
     "softmax_attention",
+    "structured_inputs",
     "sweep",
 ]

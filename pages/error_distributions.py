@@ -59,11 +59,7 @@ with right:
         baseline=m.uniform_row_kl_mean,
     )
     ui.chart(fig_kl, "err_kl")
-if m.kl_undefined_rows:
-    st.caption(
-        f"{m.kl_undefined_rows} rows have KL = ∞: their approximate weights are ≤ 0 "
-        "where the exact ones are positive (signed trigonometric features)."
-    )
+st.caption(ui.row_coverage(m))
 rows = pd.DataFrame({"row_tv": m.row_tv.ravel(), "row_kl": m.row_kl.ravel()})
 ui.downloads(fig_tv, rows, "row_errors")
 

@@ -49,8 +49,11 @@ else:  # no V: compare the attention matrices
 verdict = "better than" if error < baseline else "**no better** than"
 st.caption(
     f"{ui.plain(data.description)}. {config.feature_map} features, m = {config.num_features}, "
-    f"{config.projection} projection, seed {config.seed}: {verdict} uniform attention."
+    f"{config.projection} projection, seed {config.seed}: {verdict} uniform attention. "
+    f"What they estimate: {result.estimates.summary}."
 )
+if (problems := ui.diagnostics(result)) is not None:
+    st.warning(problems, icon=":material/warning:")
 head = 0
 tokens = result.query_tokens
 fig = attention_heatmaps(

@@ -52,7 +52,7 @@ c1, c2, c3, c4 = st.columns([3, 2, 3, 1])
 maps = c1.multiselect(
     "Feature maps", list(FEATURE_MAPS), ["positive", "trig"], format_func=label, key="sc_maps"
 )
-projections = c2.multiselect("Projections", PROJECTIONS, [config.projection], key="sc_projs")
+projections = c2.multiselect("Projections", list(PROJECTIONS), [config.projection], key="sc_projs")
 low, high = c3.select_slider("Range of m", FEATURE_COUNTS, (4, 1024), key="sc_m")
 seeds = c4.slider("Seeds", 2, 16, 4, key="sc_seeds")
 show_theory = st.toggle(
@@ -108,7 +108,10 @@ scale_maps = c1.multiselect(
     key="sc_scale_maps",
 )
 projection = c2.selectbox(
-    "Projection", PROJECTIONS, PROJECTIONS.index(config.projection), key="sc_scale_proj"
+    "Projection",
+    list(PROJECTIONS),
+    list(PROJECTIONS).index(config.projection),
+    key="sc_scale_proj",
 )
 scale_seeds = c3.slider("Seeds", 1, 8, 2, key="sc_scale_seeds")
 if synthetic:  # the sidebar's generator and data seed, at each σ

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import ui
+from explorer.charts.estimates import regularized_kernel_chart
 from explorer.charts.theory import delta_method_chart, orthogonal_gain_chart, relative_mse_chart
 from explorer.experiments.summaries import delta_method_curve, error_metric, seed_summary
 from explorer.figures.presets import fig2_figure
@@ -118,6 +119,34 @@ fig_ort = orthogonal_gain_chart(
 )
 ui.chart(fig_ort, "th_ort_chart")
 ui.downloads(fig_ort, gain, "orthogonal_gain")
+
+st.subheader("Rows of norm √d estimate a different kernel (SMREG)")
+st.latex(
+    r"\mathbb{E}_{w\sim\sqrt{d}\,S^{d-1}}\big[\varphi_+(x)\cdot\varphi_+(y)\big]"
+    r"=e^{-(|x|^2+|y|^2)/2}\;{}_0F_1\!\big(;\tfrac{d}{2};\tfrac{d\,|x+y|^2}{4}\big)"
+    r"\le e^{x\cdot y}"
+)
+st.caption(
+    "Performer Sec. 2.3 and Theorem 1: the `fixed_norm` projection gives every row the length "
+    "√d instead of a chi(d) length. Its rows are not Gaussian, so positive (and hyperbolic) "
+    "features estimate the regularized softmax kernel SMREG, below exp(x·y): biased for "
+    "softmax. As a fraction of exp(x·y) it depends on |x + y| alone. Points: seeded Monte Carlo "
+    f"({DRAWS} draws of W per point, ± 2 SE) on both kinds of rows."
+)
+c1, c2 = st.columns(2)
+reg_d = c1.selectbox("Head dim d", [4, 8, 16, 64], 1, key="th_reg_d")
+reg_m = c2.select_slider("m", [4, 16, 64], 16, key="th_reg_m")
+with ui.errors_as_messages():
+    reg = ui.monte_carlo(
+        "regularized_ratio_curve",
+        sum_norms=tuple(np.round(np.linspace(0.0, 2.5, 6), 2)),
+        head_dim=reg_d,
+        num_features=reg_m,
+        draws=DRAWS,
+    )
+fig_reg = regularized_kernel_chart(reg, title=f"What positive features estimate (d = {reg_d})")
+ui.chart(fig_reg, "th_reg_chart")
+ui.downloads(fig_reg, reg, "regularized_kernel")
 
 st.subheader("The output error on your data: the delta method")
 st.latex(

@@ -37,11 +37,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from explorer.attention.linear import favor_attention, favor_chunk
+from explorer.attention.favor import favor_attention, favor_chunk
 from explorer.device import DTYPES, compute_dtype, resolve_device
 from explorer.experiments.compare import ExperimentConfig, compare
 from explorer.inputs.attention_inputs import AttentionInputs
-from explorer.kernels.projections import draw_projection, seeded_generator
+from explorer.kernels.projections import draw_projection
+from explorer.streams import stream
 
 METHODS = ("sdpa", "naive", "favor", "performer_pytorch", "roofline", "compare", "compare_sampled")
 SAMPLED_ROWS = 1024  # query rows per head of compare_sampled
@@ -72,15 +73,16 @@ class BenchSpec:
 def make_inputs(spec: BenchSpec) -> tuple[torch.Tensor, ...]:
     """q, k, v (b, h, l, d) in the spec's dtype on its device, and W (m, d) in compute dtype."""
     device, dtype = resolve_device(spec.device), DTYPES[spec.dtype]
-    generator = torch.Generator().manual_seed(spec.seed)
+    generator = stream("bench_data", spec.seed).generator()
     shape = (spec.batch, spec.heads, spec.seq_len, spec.head_dim)
 
     def draw(scale: float) -> torch.Tensor:
-        return torch.randn(shape, generator=generator).mul_(scale).to(device=device, dtype=dtype)
+        values = torch.from_numpy(generator.standard_normal(shape, dtype=np.float32))
+        return values.mul_(scale).to(device=device, dtype=dtype)
 
     q, k, v = draw(spec.input_scale), draw(spec.input_scale), draw(1.0)
     w = draw_projection(
-        "orthogonal", spec.num_features, spec.head_dim, generator=seeded_generator(spec.seed)
+        "orthogonal", spec.num_features, spec.head_dim, stream=stream("features", spec.seed)
     )
     return q, k, v, w.to(device=device, dtype=compute_dtype(dtype))
 

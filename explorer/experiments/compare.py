@@ -1,9 +1,11 @@
 """One comparison of exact and approximate attention, from a frozen config to plain arrays.
 
 ``compare(config, inputs)`` runs: x = q·√scale, y = k·√scale (scale = 1/√d by default, as in
-torch SDPA) → W drawn from ``seed`` → φ(x), φ(y) → exact and linear attention → metrics and the
-|x|, |x+y| statistics that predict the error. Without ``inputs`` it draws Gaussian ones from the
-config (``data_seed``). Results are numpy arrays and floats: picklable, cacheable, plot-ready.
+torch SDPA) → W drawn from the ``features`` stream of ``seed`` → φ(x), φ(y) → exact and linear
+attention → metrics and the |x|, |x+y| statistics that predict the error. Without ``inputs`` it
+draws synthetic ones from the ``synthetic_data`` stream of ``data_seed``: the two never share a
+random number, whatever the seeds. Results are numpy arrays (float64 when computed in float64,
+else float32) and floats: picklable, cacheable, plot-ready.
 """
 
 from __future__ import annotations
@@ -14,92 +16,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from explorer.attention.exact import DEFAULT_MEMORY_BUDGET
-from explorer.attention.linear import DEFAULT_CHUNK, linear_attention
+from explorer.attention.linear import linear_attention
 from explorer.device import compute_dtype, resolve_device, resolve_dtype, timed
+from explorer.experiments.config import ExperimentConfig
+from explorer.experiments.statistics import InputStatistics, input_statistics
 from explorer.inputs.attention_inputs import AttentionInputs
-from explorer.inputs.synthetic import SYNTHETIC_KINDS, structured_inputs
-from explorer.kernels.feature_maps import get_feature_map, mean_pair_sq_sum
-from explorer.kernels.projections import PROJECTIONS, draw_projection, seeded_generator
+from explorer.inputs.synthetic import structured_inputs
+from explorer.kernels.estimates import EstimatedKernel, estimated_kernel
+from explorer.kernels.feature_maps import get_feature_map
+from explorer.kernels.projections import draw_projection
 from explorer.reference.display_maps import MAX_SIDE, AttentionMaps
 from explorer.reference.metrics import ErrorMetrics, reference_errors
+from explorer.streams import stream
 
-PAIR_SAMPLE = 20_000  # sampled (i, j) pairs of |x_i + y_j|² kept for histograms
-ROW_SAMPLE_STREAM = 2**31 - 1  # added to ``seed``: the row sample's own random stream
-
-
-@dataclass(frozen=True)
-class ExperimentConfig:
-    """Settings of one comparison; the synthetic-data fields apply when no inputs are given."""
-
-    feature_map: str = "positive"  # key of FEATURE_MAPS
-    num_features: int = 256  # m random vectors (trig and hyperbolic give 2m features)
-    projection: str = "orthogonal"  # iid | orthogonal | fixed_norm
-    seed: int = 0  # draws W: vary it to see the redraw spread
-    causal: bool = False
-    softmax_scale: float | None = None  # None: 1/√d like SDPA
-    device: str = "auto"  # auto: cuda, then mps, then cpu
-    dtype: str = "float32"  # half types are computed with float32 features and sums
-    seq_len: int = 256  # l (synthetic)
-    key_len: int | None = None  # s (synthetic); None: s = l
-    head_dim: int = 64  # d (synthetic)
-    value_dim: int | None = None  # e (synthetic); None: e = d
-    num_heads: int = 1  # h (synthetic)
-    input_scale: float = 0.35  # σ of synthetic q, k: E|x|² = σ²√d ≈ 1 at d = 64 (moderate)
-    data_seed: int = 0  # draws synthetic q, k, v
-    data_kind: str = "gaussian"  # gaussian | aligned | clustered | low_rank (inputs.synthetic)
-    alignment: float = 0.8  # aligned: how far each key leans to its query, in [0, 1]
-    num_clusters: int = 4  # clustered: number of token groups
-    rank: int = 4  # low_rank: directions that Q and K live in
-    row_sample: int | None = None  # query rows per head behind the P̂ metrics; None: all
-    memory_budget: int = DEFAULT_MEMORY_BUDGET  # bytes of l×s blocks alive at once
-    chunk_size: int = DEFAULT_CHUNK  # causal prefix-sum block length
-
-    def __post_init__(self) -> None:
-        get_feature_map(self.feature_map)
-        if self.projection not in PROJECTIONS:
-            raise ValueError(
-                f"unknown projection {self.projection!r}: use one of {', '.join(PROJECTIONS)}"
-            )
-        positive = (
-            "num_features",
-            "seq_len",
-            "head_dim",
-            "num_heads",
-            "chunk_size",
-            "memory_budget",
-        )
-        for name in positive:
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        for name in ("key_len", "value_dim", "row_sample"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("seed", "data_seed"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
-                raise ValueError(f"{name} must be a non-negative integer")
-        if not (math.isfinite(self.input_scale) and self.input_scale >= 0):
-            raise ValueError(f"input_scale must be finite and ≥ 0, got {self.input_scale}")
-        if self.softmax_scale is not None and not (
-            math.isfinite(self.softmax_scale) and self.softmax_scale > 0
-        ):
-            raise ValueError(f"softmax_scale must be finite and > 0, got {self.softmax_scale}")
-        resolve_dtype(self.dtype, torch.device("cpu"))  # name check; device checked on use
-        if self.data_kind not in SYNTHETIC_KINDS:
-            raise ValueError(
-                f"unknown data_kind {self.data_kind!r}: use one of {', '.join(SYNTHETIC_KINDS)}"
-            )
-
-
-@dataclass(frozen=True)
-class InputStatistics:
-    """The quantities that predict the error (theory: positive rMSE = (e^{|x+y|²} − 1)/m)."""
-
-    x_sq_norms: np.ndarray  # (n, l): |x_i|², x = q·√scale
-    y_sq_norms: np.ndarray  # (n, s)
-    mean_pair_sq_sum: np.ndarray  # (n,): mean over all pairs of |x_i + y_j|²
-    pair_sq_sum_sample: np.ndarray  # (≤ PAIR_SAMPLE,): |x_i + y_j|² of random pairs
+__all__ = ["Comparison", "ExperimentConfig", "InputStatistics", "Timings", "compare"]
 
 
 @dataclass(frozen=True)
@@ -124,53 +54,28 @@ class Comparison:
     statistics: InputStatistics
     timings: Timings
     negative_rows: int  # rows with a negative normaliser (signed maps)
-    small_rows: int  # rows with a normaliser ≈ 0: output set to 0
+    small_rows: int  # rows without a usable normaliser (cancelled, or exactly 0): output 0
     maps: AttentionMaps | None = field(repr=False)  # P, P̂ pooled to ≤ MAX_SIDE; None: skipped
     query_tokens: tuple[str, ...] | None = None
     key_tokens: tuple[str, ...] | None = None
-
-
-def input_statistics(x: torch.Tensor, y: torch.Tensor, *, seed: int = 0) -> InputStatistics:
-    """|x|², |y|², mean and a random sample of |x_i + y_j|² (O(l·d) memory)."""
-    n = math.prod(x.shape[:-2])
-    generator = seeded_generator(seed)
-    i = torch.randint(0, x.shape[-2], (PAIR_SAMPLE,), generator=generator)
-    j = torch.randint(0, y.shape[-2], (PAIR_SAMPLE,), generator=generator)
-    h = torch.randint(0, n, (PAIR_SAMPLE,), generator=generator)
-    xf, yf = x.reshape(n, *x.shape[-2:]).cpu(), y.reshape(n, *y.shape[-2:]).cpu()  # (n, l|s, d)
-    pairs = ((xf[h, i] + yf[h, j]) ** 2).sum(-1)  # (PAIR_SAMPLE,)
-    return InputStatistics(
-        x_sq_norms=(xf**2).sum(-1).double().numpy(),
-        y_sq_norms=(yf**2).sum(-1).double().numpy(),
-        mean_pair_sq_sum=mean_pair_sq_sum(xf.double(), yf.double()).numpy(),
-        pair_sq_sum_sample=pairs.double().numpy(),
-    )
+    estimates: EstimatedKernel | None = None  # the kernel these features estimate
+    out_of_range_rows: int = 0  # rows with |ŷ_i| > max_j |v_j|: impossible for softmax
+    recomputed_rows: int = 0  # rows recomputed in the log domain (their products underflowed)
 
 
 def synthetic_inputs(config: ExperimentConfig) -> AttentionInputs:
-    """The synthetic inputs a config describes (drawn from ``data_seed``)."""
-    return structured_inputs(
-        config.data_kind,
-        num_heads=config.num_heads,
-        seq_len=config.seq_len,
-        key_len=config.key_len,
-        head_dim=config.head_dim,
-        value_dim=config.value_dim,
-        input_scale=config.input_scale,
-        seed=config.data_seed,
-        alignment=config.alignment,
-        num_clusters=config.num_clusters,
-        rank=config.rank,
-    )
+    """The synthetic inputs a config describes (from the ``synthetic_data`` stream of
+    ``data_seed``)."""
+    return structured_inputs(config.synthetic_spec())
 
 
 def sampled_rows(config: ExperimentConfig, num_rows: int) -> torch.Tensor | None:
     """The sorted query rows the P̂ metrics evaluate: ``row_sample`` drawn without replacement
-    from ``seed``'s own stream, the same for every head; None when all rows are evaluated."""
+    from the seed's ``row_sample`` stream, the same for every head; None: every row."""
     if config.row_sample is None or config.row_sample >= num_rows:
         return None
-    generator = seeded_generator(config.seed + ROW_SAMPLE_STREAM)
-    return torch.randperm(num_rows, generator=generator)[: config.row_sample].sort().values
+    chosen = stream("row_sample", config.seed).generator().permutation(num_rows)
+    return torch.from_numpy(chosen[: config.row_sample]).sort().values
 
 
 def scaled_tensors(
@@ -213,15 +118,15 @@ def compare(
     projection = None
     if fmap.uses_projection:
         w = draw_projection(
-            config.projection, config.num_features, d, generator=seeded_generator(config.seed)
+            config.projection, config.num_features, d, stream=stream("features", config.seed)
         )
         projection = w.to(device=device, dtype=work)  # (m, d)
-    feature_seconds, (phi_q, phi_k) = timed(lambda: fmap(x, y, projection), device)
+    feature_seconds, features = timed(lambda: fmap(x, y, projection), device)
     approx_seconds, approx = 0.0, None
     if v is not None:
         approx_seconds, approx = timed(
             lambda: linear_attention(
-                phi_q, phi_k, v, causal=config.causal, chunk_size=config.chunk_size
+                features, v, causal=config.causal, chunk_size=config.chunk_size
             ),
             device,
         )
@@ -230,8 +135,7 @@ def compare(
             x,
             y,
             v,
-            phi_q,
-            phi_k,
+            features,
             None if approx is None else approx.output,
             causal=config.causal,
             max_side=MAX_SIDE if with_maps else None,
@@ -242,14 +146,14 @@ def compare(
         device,
     )
 
-    def to_numpy(t: torch.Tensor | None) -> np.ndarray | None:
-        return None if t is None else t.float().cpu().numpy()
+    def to_numpy(t: torch.Tensor | None) -> np.ndarray | None:  # float64 stays float64
+        return None if t is None else t.to(compute_dtype(t.dtype)).cpu().numpy()
 
     return Comparison(
         config=config,
         inputs_name=inputs.name,
         device=str(device),
-        feature_dim=phi_q.shape[-1],
+        feature_dim=features.query.shape[-1],
         exact_output=to_numpy(reference.exact_output),
         approx_output=None if approx is None else to_numpy(approx.output),
         metrics=reference.metrics,
@@ -260,4 +164,7 @@ def compare(
         maps=reference.maps,
         query_tokens=inputs.query_tokens,
         key_tokens=inputs.key_tokens,
+        estimates=estimated_kernel(config.feature_map, config.projection),
+        out_of_range_rows=0 if approx is None else approx.out_of_range_rows,
+        recomputed_rows=0 if approx is None else approx.recomputed_rows,
     )

@@ -54,8 +54,10 @@ METRIC_COLUMNS = (
     "row_tv_mean",
     "uniform_row_tv_mean",
     "row_kl_mean",
+    "row_kl_mean_defined",
     "uniform_row_kl_mean",
     "kl_undefined_rows",
+    "rows_evaluated",
 )
 Progress = Callable[[int, int, ExperimentConfig], None]
 
@@ -127,6 +129,7 @@ def sweep(
             mean_pair_sq_sum=float(result.statistics.mean_pair_sq_sum.mean()),
             negative_rows=result.negative_rows,
             small_rows=result.small_rows,
+            out_of_range_rows=result.out_of_range_rows,
             approx_seconds=result.timings.approx_seconds,
             reference_seconds=result.timings.reference_seconds,
         )

@@ -5,6 +5,6 @@ Entry points: ``AttentionInputs`` (``attention_inputs``), ``synthetic.structured
 ``layouts`` (axis orders). May import: the leaves only (errors, device, streams).
 """
 
-from explorer.inputs.attention_inputs import AttentionInputs, gaussian_inputs
+from explorer.inputs.attention_inputs import AttentionInputs
 
-__all__ = ["AttentionInputs", "gaussian_inputs"]
+__all__ = ["AttentionInputs"]

@@ -10,108 +10,121 @@ low_rank   q = σ·Z_q B, k = σ·Z_k B with B (r, d) of orthonormal rows, scale
            the kernel depends on r directions only, as in trained heads.
 matched    Gaussian directions with the row norms of a reference (your upload): the norm
            profile alone, without its structure, so you can see how much of the error is norms.
-Everything is drawn from one seeded CPU generator in float64 (same numbers on every device).
+Everything is drawn from the seed's own stream (``synthetic_data``; the control's from
+``control_data``), in float64 on the CPU: the same numbers on every device, and never the
+numbers of the random features.
 Shapes: q (h, l, d), k (h, s, d), v (h, s, e).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Literal, get_args
 
 import numpy as np
 import torch
 
-from explorer.inputs.attention_inputs import AttentionInputs, gaussian_inputs
-from explorer.kernels.projections import seeded_generator
+from explorer.inputs.attention_inputs import AttentionInputs
+from explorer.streams import stream
 
 SyntheticKind = Literal["gaussian", "aligned", "clustered", "low_rank"]
 SYNTHETIC_KINDS: tuple[str, ...] = get_args(SyntheticKind)
-SYNTHETIC_LABELS = {
-    "gaussian": "Gaussian: σ sets the difficulty",
-    "aligned": "Aligned keys: peaky attention, large |x+y|",
-    "clustered": "Clustered tokens: block-structured attention",
-    "low_rank": "Low-rank Q/K: few directions matter",
-}
+SYNTHETIC_LABELS = MappingProxyType(
+    {
+        "gaussian": "Gaussian: σ sets the difficulty",
+        "aligned": "Aligned keys: peaky attention, large |x+y|",
+        "clustered": "Clustered tokens: block-structured attention",
+        "low_rank": "Low-rank Q/K: few directions matter",
+    }
+)
 
 
-def structured_inputs(
-    kind: str,
-    *,
-    num_heads: int,
-    seq_len: int,
-    head_dim: int,
-    input_scale: float,
-    seed: int,
-    key_len: int | None = None,
-    value_dim: int | None = None,
-    alignment: float = 0.8,
-    num_clusters: int = 4,
-    rank: int = 4,
-) -> AttentionInputs:
+@dataclass(frozen=True, kw_only=True)
+class SyntheticSpec:
+    """What to draw: one kind, its sizes and parameters (``ExperimentConfig`` holds the defaults).
+
+    Shapes: q (h, l, d), k (h, s, d), v (h, s, e); s = l and e = d when None.
+    """
+
+    kind: SyntheticKind
+    num_heads: int
+    seq_len: int
+    head_dim: int
+    input_scale: float
+    seed: int
+    key_len: int | None = None
+    value_dim: int | None = None
+    alignment: float = 0.8  # aligned: how far each key leans to its query, in [0, 1]
+    num_clusters: int = 4  # clustered: number of token groups
+    rank: int = 4  # low_rank: directions that Q and K live in
+
+    def __post_init__(self) -> None:
+        if self.kind not in SYNTHETIC_KINDS:
+            raise ValueError(
+                f"unknown synthetic kind {self.kind!r}: use one of {', '.join(SYNTHETIC_KINDS)}"
+            )
+        sizes = ("num_heads", "seq_len", "head_dim", "num_clusters", "rank")
+        for name in sizes + ("key_len", "value_dim"):
+            value = getattr(self, name)
+            if value is None and name not in sizes:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not (math.isfinite(self.input_scale) and self.input_scale >= 0):
+            raise ValueError(f"input_scale must be a finite number ≥ 0, got {self.input_scale}")
+        if not 0.0 <= self.alignment <= 1.0:
+            raise ValueError(f"alignment must be in [0, 1], got {self.alignment}")
+
+
+def structured_inputs(spec: SyntheticSpec) -> AttentionInputs:
     """Inputs of one synthetic kind (see the module docstring for what each shows)."""
-    if kind == "gaussian":
-        return gaussian_inputs(
-            num_heads=num_heads,
-            seq_len=seq_len,
-            head_dim=head_dim,
-            input_scale=input_scale,
-            seed=seed,
-            key_len=key_len,
-            value_dim=value_dim,
-        )
-    if kind not in SYNTHETIC_KINDS:
-        raise ValueError(
-            f"unknown synthetic kind {kind!r}: use one of {', '.join(SYNTHETIC_KINDS)}"
-        )
-    if not 0.0 <= alignment <= 1.0:
-        raise ValueError(f"alignment must be in [0, 1], got {alignment}")
-    if num_clusters < 1 or rank < 1:
-        raise ValueError("num_clusters and rank must be at least 1")
-    key_len = seq_len if key_len is None else key_len
-    value_dim = head_dim if value_dim is None else value_dim
-    g = seeded_generator(seed)
+    g = stream("synthetic_data", spec.seed).generator()
 
     def draw(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape, generator=g, dtype=torch.float64)
+        return torch.from_numpy(g.standard_normal(shape))  # float64
 
-    h, l, s, d = num_heads, seq_len, key_len, head_dim
-    if kind == "aligned":
+    h, l, d, sigma = spec.num_heads, spec.seq_len, spec.head_dim, spec.input_scale
+    s = l if spec.key_len is None else spec.key_len
+    e = d if spec.value_dim is None else spec.value_dim
+    if spec.kind == "gaussian":
+        q, k = draw(h, l, d), draw(h, s, d)  # (h, l, d), (h, s, d) in units of σ
+        name = f"gaussian σ={sigma:g}"
+    elif spec.kind == "aligned":
+        a = spec.alignment
         q = draw(h, l, d)  # (h, l, d) in units of σ
         partner = q[:, torch.arange(s) % l]  # (h, s, d): key j leans to query j mod l
-        k = alignment * partner + math.sqrt(1.0 - alignment**2) * draw(h, s, d)
-        name = f"aligned keys a={alignment:g}, σ={input_scale:g}"
-    elif kind == "clustered":
-        centres = draw(h, num_clusters, d)  # (h, c, d)
-        q = centres[:, torch.randint(0, num_clusters, (l,), generator=g)] + 0.3 * draw(h, l, d)
-        k = centres[:, torch.randint(0, num_clusters, (s,), generator=g)] + 0.3 * draw(h, s, d)
-        name = f"{num_clusters} clusters, σ={input_scale:g}"
+        k = a * partner + math.sqrt(1.0 - a**2) * draw(h, s, d)
+        name = f"aligned keys a={a:g}, σ={sigma:g}"
+    elif spec.kind == "clustered":
+        c = spec.num_clusters
+        centres = draw(h, c, d)  # (h, c, d)
+        q = centres[:, torch.from_numpy(g.integers(c, size=l))] + 0.3 * draw(h, l, d)
+        k = centres[:, torch.from_numpy(g.integers(c, size=s))] + 0.3 * draw(h, s, d)
+        name = f"{c} clusters, σ={sigma:g}"
     else:
-        r = min(rank, d)
+        r = min(spec.rank, d)
         basis, _ = torch.linalg.qr(draw(d, r))  # (d, r) orthonormal columns
         lift = basis.T * math.sqrt(d / r)  # (r, d): keeps E|q|² = d
         q, k = draw(h, l, r) @ lift, draw(h, s, r) @ lift  # (h, l, d), (h, s, d)
-        name = f"rank {r} Q/K, σ={input_scale:g}"
-    v = draw(h, s, value_dim)  # (h, s, e)
-    return AttentionInputs(
-        (q * input_scale).numpy(), (k * input_scale).numpy(), v.numpy(), name=name
-    )
+        name = f"rank {r} Q/K, σ={sigma:g}"
+    v = draw(h, s, e)  # (h, s, e)
+    return AttentionInputs((q * sigma).numpy(), (k * sigma).numpy(), v.numpy(), name=name)
 
 
 def matched_inputs(reference: AttentionInputs, *, seed: int) -> AttentionInputs:
     """Random directions with the reference's exact q and k row norms (and its V, if any)."""
-    g = seeded_generator(seed)
+    g = stream("control_data", seed).generator()
 
     def with_norms(array: np.ndarray) -> np.ndarray:
-        directions = torch.randn(*array.shape, generator=g, dtype=torch.float64)
-        directions = directions / directions.norm(dim=-1, keepdim=True)  # (h, n, d) unit rows
-        norms = np.linalg.norm(array, axis=-1, keepdims=True)  # (h, n, 1)
-        return directions.numpy() * norms
+        directions = g.standard_normal(array.shape)  # (h, n, d)
+        directions /= np.linalg.norm(directions, axis=-1, keepdims=True)  # unit rows
+        return directions * np.linalg.norm(array, axis=-1, keepdims=True)  # (h, n, d)
 
     v = None
     if reference.v is not None:
-        v = torch.randn(*reference.v.shape, generator=g, dtype=torch.float64).numpy()
-        v *= reference.v.std()  # same overall value scale, no structure
+        v = g.standard_normal(reference.v.shape) * reference.v.std()  # same scale, no structure
     return AttentionInputs(
         with_norms(reference.q),
         with_norms(reference.k),

@@ -4,8 +4,9 @@ Callers pass x = q·√scale and y = k·√scale (scale = 1/√d by default), so
 kernel exp(q·k/√d) and the maps know nothing about attention. m counts the random vectors w_i
 (rows of W); maps with two functions per vector (trig, hyperbolic) return 2m features.
 
-Unbiased estimators of exp(x·y) (Performer, Choromanski et al. 2021, eq. 5 and Lemma 1; FAVOR++,
-Likhosherstov et al. 2022):
+Estimators of exp(x·y) when the rows of W are N(0, I_d) (Performer, Choromanski et al. 2021,
+eq. 5 and Lemma 1; FAVOR++, Likhosherstov et al. 2022); ``kernels.estimates`` says what each
+estimates under each projection:
   trig        exp(|x|²/2)/√m · [sin(Wx), cos(Wx)]           (signed: normalisers can be ≤ 0)
   positive    exp(Wx − |x|²/2)/√m                           (FAVOR+)
   hyperbolic  exp(−|x|²/2)/√(2m) · [exp(Wx), exp(−Wx)]
@@ -14,9 +15,14 @@ Likhosherstov et al. 2022):
 Substitute kernels (not estimators of softmax): relu (Performer-ReLU, relu(Wx)/√m) and
 elu_plus_one (elu(x)+1, Katharopoulos et al. 2020, deterministic).
 
-Stabilisers: queries subtract their own row maximum of the exponent and keys one maximum over all
-keys of a head. Both are constant factors of a query row's numerator and normaliser, so they
-cancel exactly; no eps is ever added (an eps after the key shift biases the kernel).
+Stabilisers of the exponential maps (φ = exp(ℓ)): keys subtract, per feature r, the maximum
+c_r of ℓ_r over the keys of a head, and queries add c_r back before subtracting their own row
+maximum b_i. φ(x_i)_r φ(y_j)_r is then e^{−b_i} times the true product: a per-query factor that
+cancels exactly in the normaliser, and the query's best pair contributes e⁰·e⁰ = 1, so a
+non-causal normaliser is never below 1: it cannot underflow, whatever the norms. No eps is ever
+added (an eps after a shift biases the kernel). Trig drops the per-query factor e^{|x|²/2} and
+scales keys by one maximum. ``Features.logits`` gives the stabilised exponents of chosen rows,
+for the rows that must be recomputed in the log domain (``attention.log_domain``).
 Shapes: x (..., l, d), y (..., s, d), W (m, d) → φ(x) (..., l, m'), φ(y) (..., s, m').
 """
 
@@ -32,20 +38,42 @@ import torch
 import torch.nn.functional as F
 
 KernelKind = Literal["unbiased", "substitute"]
-FeaturePair = tuple[torch.Tensor, torch.Tensor]
+Pair = tuple[torch.Tensor, torch.Tensor]
+ExponentFn = Callable[..., Pair]  # (x, y, w, *, rows) → (ℓx[rows], ℓy): φ = exp(ℓ)
+DirectFn = Callable[..., Pair]  # (x, y, w, *, stabilize) → (φx, φy)
+RowIndex = torch.Tensor | slice | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
+class Features:
+    """φ(x), φ(y) of one call, and (exponential maps) their stabilised exponents on demand."""
+
+    query: torch.Tensor  # (..., l, m'): φ(x) times a per-query factor (cancels)
+    key: torch.Tensor  # (..., s, m')
+    signed: bool  # entries can be negative: normalisers can be ≤ 0 or cancel to ≈ 0
+    logits: Callable[[RowIndex], Pair] | None = None  # rows → (ℓ'x[rows], ℓ'y), φ = exp(ℓ')
+
+    @property
+    def exponential(self) -> bool:
+        return self.logits is not None
+
+
+@dataclass(frozen=True, kw_only=True)
 class FeatureMap:
     """One registry entry: how to build φ(x), φ(y) and what kernel they approximate."""
 
     name: str
     label: str
-    kernel: KernelKind  # "unbiased": E[φ(x)·φ(y)] = exp(x·y); "substitute": another kernel
+    kernel: KernelKind  # "unbiased" for exp(x·y) with Gaussian rows; "substitute": another kernel
     uses_projection: bool  # False: deterministic, W is ignored
     features_per_vector: int  # features produced per row of W (trig, hyperbolic: 2)
     signed: bool  # features can be negative, so normalisers can be ≤ 0
-    apply: Callable[..., FeaturePair]
+    exponent: ExponentFn | None = None  # exponential maps: φ = exp(exponent)
+    direct: DirectFn | None = None  # every other map
+
+    def __post_init__(self) -> None:
+        if (self.exponent is None) == (self.direct is None):
+            raise ValueError(f"feature map {self.name!r} needs exactly one of exponent, direct")
 
     def feature_dim(self, num_features: int, head_dim: int) -> int:
         """Length m' of φ(x) for m random vectors (deterministic maps: their own width)."""
@@ -60,68 +88,52 @@ class FeatureMap:
         projection: torch.Tensor | None,
         *,
         stabilize: bool = True,
-    ) -> FeaturePair:
+    ) -> Features:
         if self.uses_projection and projection is None:
             raise ValueError(f"feature map {self.name!r} needs a projection W")
         if x.shape[-1] != y.shape[-1]:
             raise ValueError(f"query and key head dims differ: {x.shape[-1]} vs {y.shape[-1]}")
-        return self.apply(x, y, projection, stabilize=stabilize)
+        if self.direct is not None:
+            phi_x, phi_y = self.direct(x, y, projection, stabilize=stabilize)
+            return Features(phi_x, phi_y, self.signed)
+        exponent = self.exponent
+        log_x, log_y = exponent(x, y, projection, rows=slice(None))  # (..., l|s, m')
+        if not stabilize:
+            return Features(log_x.exp_(), log_y.exp_(), self.signed)
+        key_max = log_y.amax(dim=-2, keepdim=True)  # (..., 1, m'): c_r per feature
+        log_x.add_(key_max)
+        row_max = log_x.amax(dim=-1, keepdim=True)  # (..., l, 1): b_i per query
+        phi_x = log_x.sub_(row_max).exp_()  # in place: no l×m' temporaries
+        phi_y = log_y.sub_(key_max).exp_()
 
+        def logits(rows: RowIndex) -> Pair:
+            index = slice(None) if rows is None else rows
+            lx, ly = exponent(x, y, projection, rows=index)
+            return lx + key_max - row_max[..., index, :], ly - key_max
 
-def _query_shift(logits: torch.Tensor, stabilize: bool) -> torch.Tensor:
-    """Per-row maximum of a query's exponents: (..., l, 1); cancels in the row normaliser."""
-    if not stabilize:
-        return torch.zeros_like(logits[..., :1])
-    return logits.amax(dim=-1, keepdim=True)
-
-
-def _key_shift(logits: torch.Tensor, stabilize: bool) -> torch.Tensor:
-    """One maximum over all keys and features of a head: (..., 1, 1); a common factor."""
-    if not stabilize:
-        return torch.zeros_like(logits[..., :1, :1])
-    return logits.amax(dim=(-2, -1), keepdim=True)
+        return Features(phi_x, phi_y, self.signed, logits)
 
 
 def _half_sq_norm(x: torch.Tensor) -> torch.Tensor:
     return 0.5 * (x * x).sum(dim=-1, keepdim=True)  # (..., l, 1)
 
 
-def _exp_features(logits_x: torch.Tensor, logits_y: torch.Tensor, norm: float, stabilize: bool):
-    """exp(logits − shift)·norm, computed in place on the (fresh) logits: no l×m temporaries."""
-    log_norm = math.log(norm)
-    phi_x = logits_x.sub_(_query_shift(logits_x, stabilize) - log_norm).exp_()
-    phi_y = logits_y.sub_(_key_shift(logits_y, stabilize) - log_norm).exp_()
-    return phi_x, phi_y
+def positive_exponent(x, y, w, *, rows=slice(None)) -> Pair:
+    """FAVOR+: ℓ = Wx − |x|²/2 − ½ log m (Performer Lemma 1)."""
+    log_norm = 0.5 * math.log(w.shape[0])
+    xr = x[..., rows, :]
+    wx, wy = xr @ w.T, y @ w.T  # (..., r, m), (..., s, m)
+    return wx.sub_(_half_sq_norm(xr) + log_norm), wy.sub_(_half_sq_norm(y) + log_norm)
 
 
-def positive_features(x, y, w, *, stabilize: bool = True) -> FeaturePair:
-    """FAVOR+: exp(Wx − |x|²/2)/√m (Performer Lemma 1)."""
-    wx, wy = x @ w.T, y @ w.T  # (..., l, m), (..., s, m)
-    norm = 1.0 / math.sqrt(w.shape[0])
-    if not stabilize:  # with the row shift, a query's |x|²/2 cancels exactly: skip it
-        wx -= _half_sq_norm(x)
-    return _exp_features(wx, wy.sub_(_half_sq_norm(y)), norm, stabilize)
-
-
-def hyperbolic_features(x, y, w, *, stabilize: bool = True) -> FeaturePair:
-    """exp(−|x|²/2)/√(2m)·[exp(Wx), exp(−Wx)] (Performer eq. 5, SM^hyp+)."""
-    wx, wy = x @ w.T, y @ w.T  # (..., l, m), (..., s, m)
-    logits_x = torch.cat([wx, -wx], dim=-1) - _half_sq_norm(x)  # (..., l, 2m)
-    logits_y = torch.cat([wy, -wy], dim=-1) - _half_sq_norm(y)  # (..., s, 2m)
-    return _exp_features(logits_x, logits_y, 1.0 / math.sqrt(2 * w.shape[0]), stabilize)
-
-
-def trig_features(x, y, w, *, stabilize: bool = True) -> FeaturePair:
-    """exp(|x|²/2)/√m·[sin(Wx), cos(Wx)] (Performer eq. 5, SM^trig; Rahimi & Recht)."""
-    wx, wy = x @ w.T, y @ w.T  # (..., l, m), (..., s, m)
-    norm = 1.0 / math.sqrt(w.shape[0])
-    log_hx, log_hy = _half_sq_norm(x), _half_sq_norm(y)  # (..., l, 1), (..., s, 1)
-    if stabilize:
-        log_hx = torch.zeros_like(log_hx)  # a per-query factor: drop it entirely
-        log_hy = log_hy - log_hy.amax(dim=-2, keepdim=True)  # one factor for all keys
-    phi_x = torch.cat([wx.sin(), wx.cos()], dim=-1) * (torch.exp(log_hx) * norm)
-    phi_y = torch.cat([wy.sin(), wy.cos()], dim=-1) * (torch.exp(log_hy) * norm)
-    return phi_x, phi_y
+def hyperbolic_exponent(x, y, w, *, rows=slice(None)) -> Pair:
+    """ℓ = [Wx, −Wx] − |x|²/2 − ½ log 2m (Performer eq. 5, SM^hyp+)."""
+    log_norm = 0.5 * math.log(2 * w.shape[0])
+    xr = x[..., rows, :]
+    wx, wy = xr @ w.T, y @ w.T  # (..., r, m), (..., s, m)
+    log_x = torch.cat([wx, -wx], dim=-1).sub_(_half_sq_norm(xr) + log_norm)  # (..., r, 2m)
+    log_y = torch.cat([wy, -wy], dim=-1).sub_(_half_sq_norm(y) + log_norm)  # (..., s, 2m)
+    return log_x, log_y
 
 
 def optimal_oprf_a(mean_sq_sum: torch.Tensor, head_dim: int) -> torch.Tensor:
@@ -141,31 +153,41 @@ def mean_pair_sq_sum(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return sq_x + sq_y + 2.0 * cross
 
 
-def oprf_features(
-    x, y, w, *, stabilize: bool = True, a: torch.Tensor | float | None = None
-) -> FeaturePair:
-    """FAVOR++ optimal positive features; A is fitted per head unless given."""
+def oprf_exponent(x, y, w, *, rows=slice(None), a: torch.Tensor | float | None = None) -> Pair:
+    """FAVOR++: ℓ = A|w|² + B·Wx − |x|²/2 + log D − ½ log m, A fitted per head unless given."""
     d = x.shape[-1]
     if a is None:
-        a = optimal_oprf_a(mean_pair_sq_sum(x, y), d)  # (...)
+        a = optimal_oprf_a(mean_pair_sq_sum(x, y), d)  # (...): from every row, not just ``rows``
     a = torch.as_tensor(a, dtype=x.dtype, device=x.device)
     a = a.reshape(*a.shape, 1, 1)  # (..., 1, 1) broadcasts over rows and features
     b = torch.sqrt(1.0 - 4.0 * a)
-    log_d = 0.25 * d * torch.log1p(-4.0 * a)  # log D, a per-head constant
-    w_sq = (w * w).sum(-1)  # (m,)
+    offset = a * (w * w).sum(-1) + 0.25 * d * torch.log1p(-4.0 * a) - 0.5 * math.log(w.shape[0])
+    xr = x[..., rows, :]
+    log_x = (xr @ w.T).mul_(b).add_(offset).sub_(_half_sq_norm(xr))  # (..., r, m)
+    log_y = (y @ w.T).mul_(b).add_(offset).sub_(_half_sq_norm(y))  # (..., s, m)
+    return log_x, log_y
+
+
+def trig_features(x, y, w, *, stabilize: bool = True) -> Pair:
+    """exp(|x|²/2)/√m·[sin(Wx), cos(Wx)] (Performer eq. 5, SM^trig; Rahimi & Recht)."""
     wx, wy = x @ w.T, y @ w.T  # (..., l, m), (..., s, m)
-    logits_x = a * w_sq + b * wx - _half_sq_norm(x) + log_d
-    logits_y = a * w_sq + b * wy - _half_sq_norm(y) + log_d
-    return _exp_features(logits_x, logits_y, 1.0 / math.sqrt(w.shape[0]), stabilize)
+    norm = 1.0 / math.sqrt(w.shape[0])
+    log_hx, log_hy = _half_sq_norm(x), _half_sq_norm(y)  # (..., l, 1), (..., s, 1)
+    if stabilize:
+        log_hx = torch.zeros_like(log_hx)  # a per-query factor: drop it entirely
+        log_hy = log_hy - log_hy.amax(dim=-2, keepdim=True)  # one factor for all keys
+    phi_x = torch.cat([wx.sin(), wx.cos()], dim=-1) * (torch.exp(log_hx) * norm)
+    phi_y = torch.cat([wy.sin(), wy.cos()], dim=-1) * (torch.exp(log_hy) * norm)
+    return phi_x, phi_y
 
 
-def relu_features(x, y, w, *, stabilize: bool = True) -> FeaturePair:
+def relu_features(x, y, w, *, stabilize: bool = True) -> Pair:
     """Performer-ReLU generalized attention: relu(Wx)/√m (a substitute kernel)."""
     norm = 1.0 / math.sqrt(w.shape[0])
     return F.relu(x @ w.T) * norm, F.relu(y @ w.T) * norm
 
 
-def elu_plus_one_features(x, y, w, *, stabilize: bool = True) -> FeaturePair:
+def elu_plus_one_features(x, y, w, *, stabilize: bool = True) -> Pair:
     """elu(x) + 1 (Katharopoulos et al. 2020): deterministic linear attention, no W."""
     return F.elu(x) + 1.0, F.elu(y) + 1.0
 
@@ -173,28 +195,58 @@ def elu_plus_one_features(x, y, w, *, stabilize: bool = True) -> FeaturePair:
 FEATURE_MAPS: MappingProxyType[str, FeatureMap] = MappingProxyType(
     {
         "positive": FeatureMap(
-            "positive", "Positive (FAVOR+)", "unbiased", True, 1, False, positive_features
+            name="positive",
+            label="Positive (FAVOR+)",
+            kernel="unbiased",
+            uses_projection=True,
+            features_per_vector=1,
+            signed=False,
+            exponent=positive_exponent,
         ),
         "trig": FeatureMap(
-            "trig", "Trigonometric (sin/cos)", "unbiased", True, 2, True, trig_features
+            name="trig",
+            label="Trigonometric (sin/cos)",
+            kernel="unbiased",
+            uses_projection=True,
+            features_per_vector=2,
+            signed=True,
+            direct=trig_features,
         ),
         "hyperbolic": FeatureMap(
-            "hyperbolic", "Hyperbolic (exp(±w·x))", "unbiased", True, 2, False, hyperbolic_features
+            name="hyperbolic",
+            label="Hyperbolic (exp(±w·x))",
+            kernel="unbiased",
+            uses_projection=True,
+            features_per_vector=2,
+            signed=False,
+            exponent=hyperbolic_exponent,
         ),
         "oprf": FeatureMap(
-            "oprf", "Optimal positive (FAVOR++, OPRF)", "unbiased", True, 1, False, oprf_features
+            name="oprf",
+            label="Optimal positive (FAVOR++, OPRF)",
+            kernel="unbiased",
+            uses_projection=True,
+            features_per_vector=1,
+            signed=False,
+            exponent=oprf_exponent,
         ),
         "relu": FeatureMap(
-            "relu", "ReLU (generalized, substitute)", "substitute", True, 1, False, relu_features
+            name="relu",
+            label="ReLU (generalized, substitute)",
+            kernel="substitute",
+            uses_projection=True,
+            features_per_vector=1,
+            signed=False,
+            direct=relu_features,
         ),
         "elu_plus_one": FeatureMap(
-            "elu_plus_one",
-            "elu+1 (linear attention, substitute)",
-            "substitute",
-            False,
-            1,
-            False,
-            elu_plus_one_features,
+            name="elu_plus_one",
+            label="elu+1 (linear attention, substitute)",
+            kernel="substitute",
+            uses_projection=False,
+            features_per_vector=1,
+            signed=False,
+            direct=elu_plus_one_features,
         ),
     }
 )
@@ -204,7 +256,12 @@ def get_feature_map(name: str) -> FeatureMap:
     """The registry entry for a name, or a ValueError listing the known names."""
     try:
         return FEATURE_MAPS[name]
-    except KeyError:
+    except (KeyError, TypeError):
         raise ValueError(
             f"unknown feature map {name!r}: use one of {', '.join(FEATURE_MAPS)}"
         ) from None
+
+
+def positive_features(x, y, w, *, stabilize: bool = True) -> Features:
+    """FAVOR+ features of x and y (the registry's ``positive``)."""
+    return FEATURE_MAPS["positive"](x, y, w, stabilize=stabilize)

@@ -1,110 +1,146 @@
-"""Random projections W (m, d) whose rows w_i drive the random features.
+"""Random projections W (m, d) whose rows w_i drive the random features (one read-only registry).
 
 Sources: Performer (Choromanski et al. 2021) Sec. 2.4 and App. B.2 for orthogonal random features
 (ORF): blocks of d exactly orthogonal rows, m > d stacks independent blocks. The QR step uses
 Mezzadri's sign correction (columns of Q times sign(diag R)): plain Householder QR, used by the
 reference implementations, always gives Q[0, 0] < 0, so its rows are not isotropic and the
-kernel estimate is biased (see ``tests/core/test_projections.py``).
+kernel estimate is biased (see ``tests/core/kernels/test_projections.py``).
 
-Every draw comes from a CPU ``torch.Generator`` in float64 and is moved afterwards, so one seed
-gives the same matrix on every device.
+Nested draws: block b (rows b·d … b·d + d − 1, directions and norms) comes from its own
+sub-stream ``stream.child(b)``, so the first m rows of a draw of M > m rows are exactly the draw
+of m rows. A grid over m can share one draw and still equal ``compare`` cell by cell.
+Every draw is float64 on the CPU and is moved afterwards (same matrix on every device).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Literal, get_args
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
 
 import torch
 
+from explorer.streams import Stream
+
 ProjectionKind = Literal["iid", "orthogonal", "fixed_norm"]
-PROJECTIONS: tuple[str, ...] = get_args(ProjectionKind)
-PROJECTION_LABELS = {
-    "iid": "iid Gaussian rows",
-    "orthogonal": "block-orthogonal rows, chi(d) norms (ORF)",
-    "fixed_norm": "block-orthogonal rows of norm √d (SMREG, regularized softmax)",
-}
+NormKind = Literal["gaussian", "chi", "sqrt_d"]
 
 
 def _check_sizes(num_features: int, head_dim: int) -> None:
-    if num_features < 1:
-        raise ValueError(f"num_features must be at least 1, got {num_features}")
-    if head_dim < 1:
-        raise ValueError(f"head_dim must be at least 1, got {head_dim}")
+    if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
+        raise ValueError(f"num_features must be a positive integer, got {num_features!r}")
+    if isinstance(head_dim, bool) or not isinstance(head_dim, int) or head_dim < 1:
+        raise ValueError(f"head_dim must be a positive integer, got {head_dim!r}")
 
 
-def gaussian_projection(
-    num_features: int, head_dim: int, *, generator: torch.Generator
-) -> torch.Tensor:
-    """W with iid N(0, 1) entries. Shapes: (m, d), float64 on the CPU."""
-    _check_sizes(num_features, head_dim)
-    return torch.randn(num_features, head_dim, generator=generator, dtype=torch.float64)
+def _normals(blocks: Sequence[Stream], head_dim: int) -> torch.Tensor:
+    """One d×d standard normal matrix from the start of each block's stream. (n, d, d)."""
+    return torch.stack([block.normal(head_dim, head_dim) for block in blocks])
 
 
 def orthonormal_blocks(
-    num_features: int, head_dim: int, *, generator: torch.Generator, sign_correction: bool = True
+    blocks: Sequence[Stream], head_dim: int, *, sign_correction: bool = True
 ) -> torch.Tensor:
-    """Stacked Haar-random d×d orthogonal blocks, truncated to m rows of unit norm.
+    """Rows of Haar-random d×d orthogonal matrices, one per block stream (one batched QR).
 
     ``sign_correction=False`` reproduces the biased plain-QR construction of the reference
-    implementations; it exists to show the bias and is not offered as a projection.
-    Shapes: (m, d), float64 on the CPU.
+    implementations (google-research, performer-pytorch); it exists to show that bias.
+    Shapes: (n, d, d), float64 on the CPU.
     """
-    _check_sizes(num_features, head_dim)
-    num_blocks = math.ceil(num_features / head_dim)
-    gaussian = torch.randn(num_blocks, head_dim, head_dim, generator=generator, dtype=torch.float64)
-    q, r = torch.linalg.qr(gaussian)  # (n, d, d) each
+    q, r = torch.linalg.qr(_normals(blocks, head_dim))  # (n, d, d) each
     if sign_correction:
         # Mezzadri (2007): Q·diag(sign(diag R)) is Haar distributed; plain Q is not.
         signs = torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))  # (n, d)
         signs[signs == 0] = 1.0
         q = q * signs.unsqueeze(-2)  # scale columns
-    rows = q.transpose(-2, -1)  # rows of each block are orthonormal: (n, d, d)
-    return rows.reshape(num_blocks * head_dim, head_dim)[:num_features]  # (m, d)
+    return q.transpose(-2, -1)  # rows of each block are orthonormal
 
 
-def orthogonal_projection(
-    num_features: int,
-    head_dim: int,
-    *,
-    generator: torch.Generator,
-    norms: Literal["chi", "sqrt_d"] = "chi",
-    sign_correction: bool = True,
-) -> torch.Tensor:
-    """Block-orthogonal W: orthonormal directions times chi(d) norms (Gaussian marginals) or √d.
-
-    Shapes: (m, d), float64 on the CPU.
-    """
-    directions = orthonormal_blocks(
-        num_features, head_dim, generator=generator, sign_correction=sign_correction
-    )
-    if norms == "chi":
-        # Norms of independent Gaussian vectors: each row then has an N(0, I_d) marginal.
-        lengths = torch.randn(
-            num_features, head_dim, generator=generator, dtype=torch.float64
-        ).norm(dim=-1)
-    elif norms == "sqrt_d":
-        lengths = torch.full((num_features,), math.sqrt(head_dim), dtype=torch.float64)
-    else:
-        raise ValueError(f"unknown norms {norms!r}: use 'chi' or 'sqrt_d'")
-    return directions * lengths.unsqueeze(-1)  # (m, d)
+def _iid_blocks(blocks: Sequence[Stream], head_dim: int) -> torch.Tensor:
+    return _normals(blocks, head_dim)  # (n, d, d) iid N(0, 1)
 
 
-def draw_projection(
-    kind: str, num_features: int, head_dim: int, *, generator: torch.Generator
-) -> torch.Tensor:
-    """Draw W of the named kind. Shapes: (m, d), float64 on the CPU."""
-    if kind == "iid":
-        return gaussian_projection(num_features, head_dim, generator=generator)
-    if kind == "orthogonal":
-        return orthogonal_projection(num_features, head_dim, generator=generator, norms="chi")
-    if kind == "fixed_norm":
-        return orthogonal_projection(num_features, head_dim, generator=generator, norms="sqrt_d")
-    raise ValueError(f"unknown projection {kind!r}: use one of {', '.join(PROJECTIONS)}")
+def _chi_norms(blocks: Sequence[Stream], head_dim: int) -> torch.Tensor:
+    # Norms of independent Gaussian vectors, from a sub-stream of each block: each row then has
+    # an N(0, I_d) marginal (the directions are uniform, the lengths chi(d)). (n, d, 1)
+    return _normals([block.child(0) for block in blocks], head_dim).norm(dim=-1, keepdim=True)
 
 
-def seeded_generator(seed: int) -> torch.Generator:
-    """A CPU generator for one seed: the only source of randomness in the core."""
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return torch.Generator(device="cpu").manual_seed(seed)
+def _orthogonal_blocks(blocks: Sequence[Stream], head_dim: int) -> torch.Tensor:
+    return orthonormal_blocks(blocks, head_dim) * _chi_norms(blocks, head_dim)
+
+
+def _fixed_norm_blocks(blocks: Sequence[Stream], head_dim: int) -> torch.Tensor:
+    return orthonormal_blocks(blocks, head_dim) * math.sqrt(head_dim)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Projection:
+    """One registry entry: how the rows of W are drawn, block by block."""
+
+    name: str
+    label: str
+    directions: Literal["independent", "orthogonal"]  # coupling of a block's d directions
+    norms: NormKind  # gaussian (iid rows), chi(d) lengths, or all √d
+    gaussian_marginals: bool  # every row is N(0, I_d): unbiased maps stay unbiased
+    blocks: Callable[[Sequence[Stream], int], torch.Tensor]  # n block streams, d → (n, d, d)
+
+    def draw(self, num_features: int, head_dim: int, *, stream: Stream) -> torch.Tensor:
+        """W of m rows: ⌈m/d⌉ blocks from ``stream.child(b)``, truncated. Shapes: (m, d)."""
+        return self.draw_many(num_features, head_dim, streams=[stream])[0]
+
+    def draw_many(
+        self, num_features: int, head_dim: int, *, streams: Sequence[Stream]
+    ) -> torch.Tensor:
+        """``draw`` for each stream, as one batch (Monte Carlo). Shapes: (R, m, d), float64."""
+        _check_sizes(num_features, head_dim)
+        count = -(-num_features // head_dim)  # ⌈m/d⌉ blocks per draw
+        rows = self.blocks([s.child(b) for s in streams for b in range(count)], head_dim)
+        rows = rows.reshape(len(streams), count * head_dim, head_dim)  # (R, ⌈m/d⌉·d, d)
+        return rows[:, :num_features]  # (R, m, d)
+
+
+PROJECTIONS: MappingProxyType[str, Projection] = MappingProxyType(
+    {
+        "iid": Projection(
+            name="iid",
+            label="iid Gaussian rows",
+            directions="independent",
+            norms="gaussian",
+            gaussian_marginals=True,
+            blocks=_iid_blocks,
+        ),
+        "orthogonal": Projection(
+            name="orthogonal",
+            label="block-orthogonal rows, chi(d) norms (ORF)",
+            directions="orthogonal",
+            norms="chi",
+            gaussian_marginals=True,
+            blocks=_orthogonal_blocks,
+        ),
+        "fixed_norm": Projection(
+            name="fixed_norm",
+            label="block-orthogonal rows of norm √d (SMREG, regularized softmax)",
+            directions="orthogonal",
+            norms="sqrt_d",
+            gaussian_marginals=False,
+            blocks=_fixed_norm_blocks,
+        ),
+    }
+)
+PROJECTION_LABELS = MappingProxyType({name: p.label for name, p in PROJECTIONS.items()})
+
+
+def get_projection(name: str) -> Projection:
+    """The registry entry for a name (``fixed-norm`` is accepted for ``fixed_norm``)."""
+    key = str(name).replace("-", "_")
+    if key not in PROJECTIONS:
+        raise ValueError(f"unknown projection {name!r}: use one of {', '.join(PROJECTIONS)}")
+    return PROJECTIONS[key]
+
+
+def draw_projection(kind: str, num_features: int, head_dim: int, *, stream: Stream) -> torch.Tensor:
+    """Draw W of the named kind from ``stream`` (nested in m). Shapes: (m, d), float64, CPU."""
+    return get_projection(kind).draw(num_features, head_dim, stream=stream)

@@ -9,11 +9,13 @@ log per entry. Hidden (causal) entries are 0 in both. Shapes: blocks (n, r, keys
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from explorer.attention.linear import SMALL_NORMALIZER
+from explorer.streams import stream
 
 ENTRY_SAMPLE = 20_000  # sampled entries of P̂ − P kept for histograms
 LN2 = math.log(2.0)
@@ -21,7 +23,7 @@ ROW_STATS = ("sq_err", "tv", "kl", "sq_ref", "unif_sq", "unif_tv", "unif_kl")
 
 
 class EntrySample:
-    """ENTRY_SAMPLE flat indices h·l·s + i·s + j of the n×l×s entries, drawn once from ``seed``.
+    """ENTRY_SAMPLE flat indices h·l·s + i·s + j of the n×l×s entries (the seed's entry stream).
 
     Kept sorted, so the entries of a (heads, rows) block are one contiguous run of them.
     """
@@ -31,9 +33,8 @@ class EntrySample:
         if total <= ENTRY_SAMPLE:
             self.flat = torch.arange(total)
         else:
-            generator = torch.Generator().manual_seed(seed)
-            flat = torch.randint(total, (ENTRY_SAMPLE,), generator=generator)
-            self.flat = torch.sort(flat).values  # (k,)
+            flat = stream("entry_sample", seed).generator().integers(total, size=ENTRY_SAMPLE)
+            self.flat = torch.sort(torch.from_numpy(flat)).values  # (k,)
         self.shape = (l, s)
         self.values = torch.zeros(len(self.flat), dtype=torch.float64)
 
@@ -70,13 +71,19 @@ def weight_block(
     s_blk: torch.Tensor,
     k_blk: torch.Tensor,
     hidden: torch.Tensor | None,
-    bound: torch.Tensor,
     start: int,
+    *,
+    bound: torch.Tensor | None,
+    floor: float | None,
+    recompute: Callable[[torch.Tensor], torch.Tensor] | None,
 ) -> WeightBlock:
     """P from base-2 scores and P̂ from kernel values, both (n, r, keys) and overwritten.
 
-    ``hidden`` (r, keys − start) marks causal entries; ``bound`` (n, r) is the largest value each
-    |D_i| could take, Σ_j |φ(x_i)|·|φ(y_j)| over visible keys.
+    ``hidden`` (r, keys − start) marks causal entries. Signed maps pass ``bound`` (n, r), the
+    largest value each |D_i| could take, Σ_j |φ(x_i)|·|φ(y_j)| over visible keys: rows below
+    ``SMALL_NORMALIZER`` of it are cancellation noise, set to 0. Unsigned maps cannot cancel:
+    only D_i = 0 is unusable. Exponential maps pass ``floor`` and ``recompute``: rows whose D_i
+    underflowed below the floor get their exact P̂ rows (n, r, keys) from ``recompute(mask)``.
     """
     s_blk -= s_blk.amax(-1, keepdim=True)  # S₂ − max, −inf where hidden
     p = torch.exp2(s_blk)  # (n, r, keys)
@@ -88,11 +95,19 @@ def weight_block(
     mass = p.sum(-1, keepdim=True)  # Σ_j P_ij = 1 up to rounding
     p_log_p = torch.mul(p, s_blk, out=s_blk).sum(-1, keepdim=True) - torch.log2(z) * mass
     d = k_blk.sum(-1, keepdim=True)  # (n, r, 1)
-    small = d.abs() <= SMALL_NORMALIZER * bound.unsqueeze(-1)
+    # signed: cancellation noise below a fraction of max |D_i|; unsigned: only D_i = 0
+    small = d <= 0 if bound is None else d.abs() <= SMALL_NORMALIZER * bound.unsqueeze(-1)
+    under = None
+    if floor is not None:
+        under = d < floor
+        small &= ~under
     p_hat = k_blk.div_(torch.where(small, torch.ones_like(d), d))  # P̂, in place
     any_small = bool(small.any())
     if any_small:
         p_hat.masked_fill_(small, 0.0)
+    if under is not None and bool(under.any()) and recompute is not None:
+        mask = under.squeeze(-1)  # (n, r)
+        p_hat[mask] = recompute(mask)[mask]
     return WeightBlock(p, p_hat, p_log_p, s_blk, any_small, start)
 
 

@@ -16,6 +16,7 @@ import torch
 
 from explorer.attention.exact import DEFAULT_MEMORY_BUDGET, block_cap, exact_weights, row_blocks
 from explorer.attention.linear import approximate_weights
+from explorer.kernels.feature_maps import Features
 
 MAX_SIDE = 1024  # the largest map side sent to a chart (1024² float32 ≈ 4 MB per map)
 
@@ -80,8 +81,7 @@ class MapPooler:
 def attention_maps(
     x: torch.Tensor,
     y: torch.Tensor,
-    phi_q: torch.Tensor,
-    phi_k: torch.Tensor,
+    features: Features,
     *,
     causal: bool,
     max_side: int = MAX_SIDE,
@@ -93,14 +93,16 @@ def attention_maps(
     standalone pass builds P and P̂ from ``exact_weights`` and ``approximate_weights``.
     """
     num_rows, num_keys = x.shape[-2], y.shape[-2]
-    batch = torch.broadcast_shapes(x.shape[:-2], y.shape[:-2], phi_q.shape[:-2], phi_k.shape[:-2])
+    batch = torch.broadcast_shapes(
+        x.shape[:-2], y.shape[:-2], features.query.shape[:-2], features.key.shape[:-2]
+    )
     heads = math.prod(batch)
     pooler = MapPooler(heads, num_rows, num_keys, max_side=max_side, device=x.device)
     row_bytes = 4 * heads * num_keys * 8
     for rows in row_blocks(num_rows, row_bytes, memory_budget, cache_block=block_cap(x.device)):
         r = rows.stop - rows.start
         p = exact_weights(x, y, rows=rows, causal=causal, scale=1.0)  # (..., r, s)
-        p_hat = approximate_weights(phi_q, phi_k, rows=rows, causal=causal)  # (..., r, s)
+        p_hat = approximate_weights(features, rows=rows, causal=causal)  # (..., r, s)
         p, p_hat = (t.expand(*batch, r, num_keys).reshape(heads, r, num_keys) for t in (p, p_hat))
         pooler.add(p, p_hat, slice(0, heads), rows)
     return pooler.maps()

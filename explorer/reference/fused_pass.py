@@ -17,7 +17,9 @@ import numpy as np
 import torch
 
 from explorer.attention.exact import DEFAULT_MEMORY_BUDGET, block_cap, head_row_blocks
+from explorer.attention.log_domain import log_domain_weights, underflow_floor
 from explorer.device import compute_dtype
+from explorer.kernels.feature_maps import Features
 from explorer.reference.block_statistics import ROW_STATS, EntrySample, row_statistics, weight_block
 from explorer.reference.display_maps import AttentionMaps, MapPooler
 
@@ -43,10 +45,14 @@ def _summary(stats: torch.Tensor, max_abs: torch.Tensor, sample: EntrySample, ro
         "max_abs_error": float(max_abs),
         "row_tv_mean": float(row["tv"].mean()),
         "uniform_row_tv_mean": float(row["unif_tv"].mean()),
-        "row_kl_mean": float(kl[finite].mean()) if finite.any() else math.inf,
+        # A mean over every evaluated row: +inf when any row's KL is undefined. The mean over
+        # the defined rows alone is reported beside it, with their count, never in its place.
+        "row_kl_mean": float(kl.mean()) if finite.all() else math.inf,
+        "row_kl_mean_defined": float(kl[finite].mean()) if finite.any() else None,
         "uniform_row_kl_mean": float(row["unif_kl"].mean()),
         "kl_undefined_rows": int((~finite).sum()),
         "rows_evaluated": rows,
+        "heads_evaluated": int(kl.shape[0]),
         "row_tv": row["tv"],
         "row_kl": kl,
         "entry_error_sample": sample.values.numpy(),
@@ -56,8 +62,7 @@ def _summary(stats: torch.Tensor, max_abs: torch.Tensor, sample: EntrySample, ro
 def row_pass(
     x: torch.Tensor,
     y: torch.Tensor,
-    phi_q: torch.Tensor,
-    phi_k: torch.Tensor,
+    features: Features,
     *,
     causal: bool,
     values: torch.Tensor | None = None,
@@ -69,10 +74,12 @@ def row_pass(
     """Attention-matrix errors block by block (never the whole l×s matrix), with PV and maps.
 
     ``query_rows`` (sorted, distinct indices < l) evaluates only those rows; PV and the maps
-    need every row, so ``values`` and ``max_side`` must then be None.
+    need every row, so ``values`` and ``max_side`` must then be None. ``seed`` draws the
+    entries sampled for histograms (their own stream).
     """
     if query_rows is not None and (values is not None or max_side is not None):
         raise ValueError("the exact output and the maps need every row: no query_rows with them")
+    phi_q, phi_k = features.query, features.key
     shapes = [t.shape[:-2] for t in (x, y, phi_q, phi_k, values) if t is not None]
     batch = torch.broadcast_shapes(*shapes)
     n, l, s, dev = math.prod(batch), x.shape[-2], y.shape[-2], x.device
@@ -84,14 +91,17 @@ def row_pass(
     x, y, phi_q, phi_k = (flat(t).to(work) for t in (x, y, phi_q, phi_k))
     phi_k_t = phi_k.transpose(-2, -1).contiguous()  # (n, m, s): ~20% faster products on CPU
     y_t = (y * LOG2E).transpose(-2, -1).contiguous()  # (n, d, s): S₂ = X·y_t
-    k_norms = phi_k.norm(dim=-1)  # (n, s)
-    seen = k_norms.cumsum(-1) if causal else k_norms.sum(-1, keepdim=True).expand(n, s)
     host = torch.arange(l) if query_rows is None else query_rows.cpu()  # (r,): no device sync
     positions = host.to(dev)
     if query_rows is not None:
         x, phi_q = x[:, positions], phi_q[:, positions]  # (n, r, d), (n, r, m)
     r_all = len(positions)
-    bound = phi_q.norm(dim=-1) * seen[:, positions.clamp(max=s - 1)]  # (n, r): max |D_i|
+    bound = None
+    if features.signed:  # the cancellation test needs max |D_i| = |φ(x_i)|·Σ_visible |φ(y_j)|
+        k_norms = phi_k.norm(dim=-1)  # (n, s)
+        seen = k_norms.cumsum(-1) if causal else k_norms.sum(-1, keepdim=True).expand(n, s)
+        bound = phi_q.norm(dim=-1) * seen[:, positions.clamp(max=s - 1)]  # (n, r)
+    floor = underflow_floor(s, phi_q.shape[-1], work) if features.exponential else None
     stats = torch.empty(len(ROW_STATS), n, r_all, dtype=phi_q.dtype, device=dev)
     max_abs = torch.zeros((), dtype=phi_q.dtype, device=dev)
     sample = EntrySample(n, r_all, s, seed)
@@ -114,7 +124,25 @@ def row_pass(
             hidden = torch.arange(first, keys, device=dev) > pos.unsqueeze(-1)  # (r, keys − first)
             s_blk[..., first:].masked_fill_(hidden, float("-inf"))
         counts = (pos + 1.0).clamp(max=s) if causal else torch.full_like(pos, s, dtype=x.dtype)
-        block = weight_block(s_blk, k_blk, hidden, bound[heads, rows], first)
+
+        def recompute(mask, heads=heads, pos=pos, keys=keys):  # exact P̂ rows, log domain
+            chosen = mask.any(0).nonzero().squeeze(-1)  # rows of this block that need it
+            log_q, log_k = features.logits(pos[chosen])
+            log_q, log_k = flat(log_q)[heads].to(work), flat(log_k)[heads, :keys].to(work)
+            exact = log_domain_weights(log_q, log_k, pos[chosen], causal=causal)
+            out = torch.zeros(*mask.shape, keys, dtype=work, device=dev)  # (h', r, keys)
+            out[:, chosen] = exact
+            return out
+
+        block = weight_block(
+            s_blk,
+            k_blk,
+            hidden,
+            first,
+            bound=None if bound is None else bound[heads, rows],
+            floor=floor,
+            recompute=recompute if features.exponential else None,
+        )
         if output is not None:
             output[heads, rows] = block.p @ values[heads, :keys]  # (h', r, e)
         if pooler is not None:

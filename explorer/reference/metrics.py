@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from explorer.attention.exact import DEFAULT_MEMORY_BUDGET, fast_softmax_attention
+from explorer.kernels.feature_maps import Features
 from explorer.reference.display_maps import AttentionMaps, attention_maps
 from explorer.reference.fused_pass import row_pass
 
@@ -39,10 +40,12 @@ class ErrorMetrics:
     output_max_abs_error: float | None  # max |Ŷ − Y|
     row_tv_mean: float
     uniform_row_tv_mean: float
-    row_kl_mean: float  # over rows where KL is finite
+    row_kl_mean: float  # over every evaluated row: +inf when any row's KL is undefined
+    row_kl_mean_defined: float | None  # over the rows where KL is defined (None: no such row)
     uniform_row_kl_mean: float
-    kl_undefined_rows: int  # rows where P̂ ≤ 0 where P > 0 (signed maps): KL = +inf
+    kl_undefined_rows: int  # rows where P̂ ≤ 0 where P > 0 (signed maps, underflow): KL = +inf
     rows_evaluated: int  # query rows per head behind the attention-matrix metrics (l: all)
+    heads_evaluated: int  # heads behind them: the row means cover heads × rows rows
     row_tv: np.ndarray  # (n, r): r = rows_evaluated
     row_kl: np.ndarray  # (n, r), +inf where undefined
     row_output_error: np.ndarray | None  # (n, l): |ŷ_i − y_i|/rms_i|y_i|; mean square = rel²
@@ -70,17 +73,14 @@ def relative_error(approx: torch.Tensor, exact: torch.Tensor) -> float:
 def weight_metrics(
     x: torch.Tensor,
     y: torch.Tensor,
-    phi_q: torch.Tensor,
-    phi_k: torch.Tensor,
+    features: Features,
     *,
     causal: bool,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     seed: int = 0,
 ) -> dict[str, object]:
     """The attention-matrix fields of ``ErrorMetrics`` alone (see ``row_pass``)."""
-    return row_pass(
-        x, y, phi_q, phi_k, causal=causal, memory_budget=memory_budget, seed=seed
-    ).weights
+    return row_pass(x, y, features, causal=causal, memory_budget=memory_budget, seed=seed).weights
 
 
 def _with_outputs(
@@ -120,8 +120,7 @@ def error_metrics(
     x: torch.Tensor,
     y: torch.Tensor,
     v: torch.Tensor | None,
-    phi_q: torch.Tensor,
-    phi_k: torch.Tensor,
+    features: Features,
     exact_output: torch.Tensor | None,
     approx_output: torch.Tensor | None,
     *,
@@ -133,9 +132,7 @@ def error_metrics(
 
     Without V (``v`` and both outputs None) the output errors are None: only weights compare.
     """
-    weights = weight_metrics(
-        x, y, phi_q, phi_k, causal=causal, memory_budget=memory_budget, seed=seed
-    )
+    weights = weight_metrics(x, y, features, causal=causal, memory_budget=memory_budget, seed=seed)
     return _with_outputs(weights, v, exact_output, approx_output, causal=causal)
 
 
@@ -152,8 +149,7 @@ def reference_errors(
     x: torch.Tensor,
     y: torch.Tensor,
     v: torch.Tensor | None,
-    phi_q: torch.Tensor,
-    phi_k: torch.Tensor,
+    features: Features,
     approx_output: torch.Tensor | None,
     *,
     causal: bool,
@@ -172,8 +168,7 @@ def reference_errors(
     done = row_pass(
         x,
         y,
-        phi_q,
-        phi_k,
+        features,
         causal=causal,
         values=v if every_row else None,
         max_side=max_side if every_row else None,
@@ -188,7 +183,7 @@ def reference_errors(
         )
     if not every_row and max_side is not None:
         maps = attention_maps(
-            x, y, phi_q, phi_k, causal=causal, max_side=max_side, memory_budget=memory_budget
+            x, y, features, causal=causal, max_side=max_side, memory_budget=memory_budget
         )
     metrics = _with_outputs(done.weights, v, exact, approx_output, causal=causal)
     return Reference(exact, metrics, maps)

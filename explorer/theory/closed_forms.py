@@ -76,13 +76,57 @@ def orthogonal_gap(*, x_sq, y_sq, dot, num_features: int, head_dim: int) -> np.n
 
 
 def trig_positive_ratio(angle, length) -> np.ndarray:
-    """r(φ, l) = MSE_trig/MSE_pos for |x| = |y| = l at angle φ (Performer Fig. 2); m cancels."""
-    angle, length = np.asarray(angle, np.float64), np.asarray(length, np.float64)
+    """r(φ, l) = MSE_trig/MSE_pos for |x| = |y| = l at angle φ (Performer Fig. 2); m cancels.
+
+    At l = 0 both MSEs vanish; the ratio's limit is l²(1 − cos φ)²/(1 + cos φ) → 0, except at
+    φ = ±π (x = −y), where MSE_pos is 0 for every l and the ratio is +inf.
+    """
+    angle, length = np.broadcast_arrays(
+        np.asarray(angle, np.float64), np.asarray(length, np.float64)
+    )
     l2 = length**2
+    cos = np.cos(angle)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        num = (-np.expm1(-2 * l2 * (1 - np.cos(angle)))) ** 2
-        den = 2 * np.exp(4 * l2 * np.cos(angle)) * (-np.expm1(-2 * l2 * (1 + np.cos(angle))))
-        return num / den
+        num = (-np.expm1(-2 * l2 * (1 - cos))) ** 2
+        den = 2 * np.exp(4 * l2 * cos) * (-np.expm1(-2 * l2 * (1 + cos)))
+        ratio = num / den
+    opposite = np.isclose(cos, -1.0, rtol=0.0, atol=1e-15)
+    limit = np.where(opposite, np.inf, 0.0)  # l → 0
+    ratio = np.where(l2 == 0, limit, ratio)
+    return np.where(opposite & (l2 > 0), np.inf, ratio)
+
+
+def regularized_kernel(
+    kind: str, *, x_sq, y_sq, sq_sum=None, sq_diff=None, head_dim: int, a=None
+) -> np.ndarray:
+    """What ``kind`` features estimate with rows of norm √d (``fixed_norm``), not exp(x·y).
+
+    With w uniform on √d·S^{d−1}, E[e^{w·z}] = ₀F₁(; d/2; d|z|²/4) and E[cos(w·z)] =
+    ₀F₁(; d/2; −d|z|²/4), so (``kernels.estimates``):
+      positive, hyperbolic  e^{−(|x|²+|y|²)/2}·₀F₁(; d/2; d|x+y|²/4)   (SMREG, ≤ exp(x·y))
+      trig                  e^{(|x|²+|y|²)/2}·₀F₁(; d/2; −d|x−y|²/4)
+      oprf                  (1−4A)^{d/2} e^{2Ad − (|x|²+|y|²)/2}·₀F₁(; d/2; d(1−4A)|x+y|²/4)
+    """
+    from scipy.special import hyp0f1
+
+    d = head_dim
+    norms = np.asarray(x_sq, np.float64) + np.asarray(y_sq, np.float64)
+    if kind in ("positive", "hyperbolic"):
+        return np.exp(-norms / 2) * hyp0f1(d / 2, d * np.asarray(sq_sum, np.float64) / 4)
+    if kind == "trig":
+        return np.exp(norms / 2) * hyp0f1(d / 2, -d * np.asarray(sq_diff, np.float64) / 4)
+    if kind == "oprf":
+        a = optimal_a(sq_sum, d) if a is None else np.asarray(a, np.float64)
+        b_sq = 1 - 4 * a
+        log_scale = 0.5 * d * np.log(b_sq) + 2 * a * d - norms / 2
+        return np.exp(log_scale) * hyp0f1(d / 2, d * b_sq * np.asarray(sq_sum, np.float64) / 4)
+    raise ValueError(f"no regularized kernel for {kind!r}: use positive, hyperbolic, trig, oprf")
+
+
+def _scaled(log_scale: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """e^{log_scale}·value for value ≥ 0, overflowing to +inf (0 where value is 0)."""
+    out = torch.exp(log_scale + torch.log(value.clamp(min=1e-300)))
+    return torch.where(value > 0, out, torch.zeros_like(out))
 
 
 @dataclass(frozen=True)
@@ -128,9 +172,12 @@ def delta_method_output_mse(
     term_ov = 2 * (((ug * u) @ v) * o).sum(-1)  # 2 o_i·Σ_j (uG)_ij u_ij v_j
     term_oo = (o * o).sum(-1) * (ug * u).sum(-1)
     log_scale = (x[..., rows, :] ** 2).sum(-1) + 2 * log_d + shift.squeeze(-1)  # (..., r)
-    factor = torch.exp(log_scale) / num_features
-    row_mse = factor * (term_vv - term_ov + term_oo)
-    denominator = factor * (ug * u).sum(-1) - 1.0 / num_features
+    # The sums are quadratic forms of the PSD kernel matrix G: ≥ 0 up to rounding. Their logs
+    # are added to log_scale, so a factor e^{log_scale} past the float range gives +inf
+    # (the regime where the delta method is invalid), never inf·0 = NaN.
+    quad = (term_vv - term_ov + term_oo).clamp(min=0.0)
+    row_mse = _scaled(log_scale, quad) / num_features
+    denominator = _scaled(log_scale, (ug * u).sum(-1)) / num_features - 1.0 / num_features
     total = float(row_mse.sum()) / max(float((o * o).sum()), 1e-300)
     n = row_mse[..., 0].numel()
     return DeltaMethodPrediction(

@@ -18,8 +18,14 @@ import pandas as pd
 import torch
 
 from explorer.kernels.feature_maps import get_feature_map
-from explorer.kernels.projections import draw_projection, seeded_generator
-from explorer.theory.closed_forms import orthogonal_gap, relative_mse, trig_positive_ratio
+from explorer.kernels.projections import get_projection
+from explorer.streams import stream
+from explorer.theory.closed_forms import (
+    orthogonal_gap,
+    regularized_kernel,
+    relative_mse,
+    trig_positive_ratio,
+)
 
 ESTIMATORS = ("trig", "positive", "hyperbolic", "oprf")  # the maps with a closed-form MSE
 
@@ -46,13 +52,11 @@ def pair_from_angle(length: float, angle: float, head_dim: int) -> tuple[torch.T
 
 
 def _projections(kind: str, num_features: int, head_dim: int, draws: int, seed: int):
-    """R independent W of m rows, stacked to (R·m, d): block-orthogonal ones per draw."""
-    generator = seeded_generator(seed)
-    if kind == "iid":
-        return draw_projection("iid", draws * num_features, head_dim, generator=generator)
-    per_draw = math.ceil(num_features / head_dim) * head_dim  # whole blocks, truncated to m
-    w = draw_projection(kind, draws * per_draw, head_dim, generator=generator)
-    return w.reshape(draws, per_draw, head_dim)[:, :num_features].reshape(-1, head_dim)
+    """R independent W of m rows, draw i from the ``monte_carlo`` stream's child i. (R·m, d)."""
+    base = stream("monte_carlo", seed)
+    streams = [base.child(i) for i in range(draws)]
+    w = get_projection(kind).draw_many(num_features, head_dim, streams=streams)  # (R, m, d)
+    return w.reshape(-1, head_dim)
 
 
 def kernel_estimates(
@@ -72,8 +76,10 @@ def kernel_estimates(
     if fmap.kernel != "unbiased":
         raise ValueError(f"{name!r} is a substitute kernel, not an estimator of exp(x·y)")
     w = _projections(projection, num_features, x.shape[-1], draws, seed)  # (R·m, d)
-    phi_x, phi_y = fmap(x[None].double(), y[None].double(), w, stabilize=False)  # (1, k·R·m)
-    products = (phi_x * phi_y).reshape(fmap.features_per_vector, draws, num_features)
+    features = fmap(x[None].double(), y[None].double(), w, stabilize=False)  # (1, k·R·m) each
+    products = (features.query * features.key).reshape(
+        fmap.features_per_vector, draws, num_features
+    )
     # The map normalises by all R·m vectors; one draw's estimate normalises by its own m.
     return (products.sum(dim=(0, 2)) * draws).numpy()
 
@@ -175,4 +181,46 @@ def orthogonal_gain(
         "orthogonal_mc",
         "orthogonal_se",
     ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def regularized_ratio_curve(
+    sum_norms, *, head_dim: int, num_features: int, draws: int = 2000, seed: int = 0
+) -> pd.DataFrame:
+    """What positive features estimate on rows of norm √d, as a fraction of exp(x·y).
+
+    SMREG/SM = e^{−|x+y|²/2}·₀F₁(; d/2; d|x+y|²/4) depends on |x + y| alone (Performer Sec. 2.3,
+    Theorem 1: ≤ 1). Monte Carlo means of φ(x)·φ(y)/exp(x·y) on ``fixed_norm`` rows (towards
+    the closed form) and on ``orthogonal`` rows with chi(d) norms (towards 1, unbiased).
+    Columns: sum_norm, theory, mc, mc_se, gaussian_mc, gaussian_se.
+    """
+    rows = []
+    for i, value in enumerate(sum_norms):
+        x, y = pair_from_norms(float(value), 0.5, head_dim)
+        sm = math.exp(float(x @ y))
+        settings = {"num_features": num_features, "draws": draws, "seed": seed + i}
+        fixed = kernel_estimates("positive", x, y, projection="fixed_norm", **settings) / sm
+        gaussian = kernel_estimates("positive", x, y, projection="orthogonal", **settings) / sm
+        theory = (
+            regularized_kernel(
+                "positive",
+                x_sq=float(x @ x),
+                y_sq=float(y @ y),
+                sq_sum=float(value) ** 2,
+                head_dim=head_dim,
+            )
+            / sm
+        )
+        root = math.sqrt(draws)
+        rows.append(
+            (
+                float(value),
+                float(theory),
+                float(fixed.mean()),
+                float(fixed.std(ddof=1) / root),
+                float(gaussian.mean()),
+                float(gaussian.std(ddof=1) / root),
+            )
+        )
+    columns = ["sum_norm", "theory", "mc", "mc_se", "gaussian_mc", "gaussian_se"]
     return pd.DataFrame(rows, columns=columns)

@@ -17,7 +17,16 @@ from explorer.ui.compute import (
 )
 from explorer.ui.data import Data, current_data
 from explorer.ui.sidebar import Settings, settings, sidebar
-from explorer.ui.widgets import cached_figure, chart, downloads, errors_as_messages, fmt, plain
+from explorer.ui.widgets import (
+    cached_figure,
+    chart,
+    diagnostics,
+    downloads,
+    errors_as_messages,
+    fmt,
+    plain,
+    row_coverage,
+)
 
 __all__ = [
     "Data",
@@ -26,6 +35,7 @@ __all__ = [
     "chart",
     "comparison",
     "current_data",
+    "diagnostics",
     "downloads",
     "errors_as_messages",
     "figure_table",
@@ -34,6 +44,7 @@ __all__ = [
     "norms_control",
     "plain",
     "prediction",
+    "row_coverage",
     "settings",
     "sidebar",
     "sweep_table",

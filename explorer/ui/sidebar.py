@@ -9,6 +9,7 @@ import streamlit as st
 from explorer.device import available_devices
 from explorer.experiments.compare import ExperimentConfig
 from explorer.inputs.synthetic import SYNTHETIC_KINDS, SYNTHETIC_LABELS
+from explorer.kernels.estimates import estimated_kernel
 from explorer.kernels.feature_maps import FEATURE_MAPS
 from explorer.kernels.projections import PROJECTION_LABELS, PROJECTIONS
 
@@ -97,12 +98,13 @@ def sidebar() -> None:
     )
     bar.header("Approximation")
     name = bar.selectbox("Feature map", list(FEATURE_MAPS), key="fm", bind="query-params")
-    fmap = FEATURE_MAPS[name]
-    kind = "unbiased estimator of softmax" if fmap.kernel == "unbiased" else "substitute kernel"
-    bar.caption(f"{fmap.label}: {kind}")
+    caption = bar.empty()  # filled once the projection is known: the pair sets the kernel
     bar.select_slider("Random features m", FEATURE_COUNTS, 256, key="m", bind="query-params")
-    projection = bar.selectbox("Projection", PROJECTIONS, index=1, key="proj", bind="query-params")
+    projection = bar.selectbox(
+        "Projection", list(PROJECTIONS), index=1, key="proj", bind="query-params"
+    )
     bar.caption(PROJECTION_LABELS[projection])
+    caption.caption(f"{FEATURE_MAPS[name].label}: {estimated_kernel(name, projection).summary}")
     bar.number_input(
         "Feature seed",
         0,

@@ -96,6 +96,48 @@ def cached_figure(name: str, key: tuple, build: Callable[[], go.Figure]) -> go.F
     return _figure(name, key, build)
 
 
+def row_coverage(metrics) -> str:
+    """What the row means cover, and the KL rows that are undefined (never hidden)."""
+    rows = metrics.rows_evaluated * metrics.heads_evaluated
+    text = f"Row means over {rows:,} query rows ({metrics.heads_evaluated} head(s) × " + (
+        f"{metrics.rows_evaluated:,} rows). Mean TV {fmt(metrics.row_tv_mean)} (uniform "
+        f"attention: {fmt(metrics.uniform_row_tv_mean)}); mean KL {fmt(metrics.row_kl_mean)}"
+    )
+    if metrics.kl_undefined_rows:
+        defined = rows - metrics.kl_undefined_rows
+        text += (
+            f": KL is undefined (∞) on {metrics.kl_undefined_rows:,} of {rows:,} rows, where "
+            "the approximate weights are ≤ 0 but the exact ones are not (signed features, "
+            "or weights below the float range)"
+        )
+        if metrics.row_kl_mean_defined is not None:
+            text += f"; over the {defined:,} defined rows alone: {fmt(metrics.row_kl_mean_defined)}"
+    return text + "."
+
+
+def diagnostics(result) -> str | None:
+    """One line on rows the approximation could not handle, or None when there are none."""
+    parts = []
+    if result.small_rows:
+        parts.append(
+            f"{result.small_rows:,} rows without a usable normaliser (set to 0: it cancelled "
+            "to ≈ 0, or is exactly 0)"
+        )
+    if result.negative_rows:
+        parts.append(f"{result.negative_rows:,} rows with a negative normaliser")
+    if result.out_of_range_rows:
+        parts.append(
+            f"{result.out_of_range_rows:,} rows whose output lies outside the values' range "
+            "(impossible for softmax attention)"
+        )
+    if result.recomputed_rows:
+        parts.append(
+            f"{result.recomputed_rows:,} rows recomputed exactly in the log domain (their "
+            "products underflowed)"
+        )
+    return "; ".join(parts).capitalize() + "." if parts else None
+
+
 def plain(text: str) -> str:
     """Text from an upload (names, tokens) made inert inside markdown: no links, no markup."""
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)

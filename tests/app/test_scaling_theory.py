@@ -85,7 +85,7 @@ def test_sweeps_show_progress(monkeypatch):
 
 def test_theory_follows_its_controls():
     at = start("pages/theory.py")
-    assert len(at.get("plotly_chart")) == 4 and len(at.latex) >= 5
+    assert len(at.get("plotly_chart")) == 5 and len(at.latex) >= 6
     mse = traces(at, 0)["positive: theory"]
     at.select_slider(key="th_m").set_value(64).run()
     again = traces(at, 0)["positive: theory"]
@@ -95,7 +95,13 @@ def test_theory_follows_its_controls():
     assert not np.allclose(decode(traces(at, 1)["r: closed form"]["y"]), slice_before)
     at.selectbox(key="th_ort_d").set_value(8).run()
     np.testing.assert_array_equal(decode(traces(at, 2)["iid: Lemma 2"]["x"]), [1, 2, 4, 8])
-    delta = traces(at, 3)
+    regularized = traces(at, 3)  # SMREG: the closed form below exp(x·y), Monte Carlo on it
+    smreg = decode(regularized["SMREG closed form e^{−|x+y|²/2}·₀F₁(; d/2; d|x+y|²/4)"]["y"])
+    assert smreg[0] == pytest.approx(1.0) and np.all(np.diff(smreg) < 0)
+    at.selectbox(key="th_reg_d").set_value(64).run()
+    again = traces(at, 3)["SMREG closed form e^{−|x+y|²/2}·₀F₁(; d/2; d|x+y|²/4)"]["y"]
+    assert not np.allclose(decode(again), smreg)  # larger d: SMREG closer to softmax
+    delta = traces(at, 4)
     assert "measured (positive, iid)" in delta and at.metric[0].label.startswith("Predicted")
     assert not at.exception and not at.error
 

@@ -16,6 +16,7 @@ import torch
 from safetensors.numpy import save as save_safetensors
 
 from explorer.inputs.uploads.limits import shown
+from explorer.streams import stream
 
 
 def example_tensors(
@@ -29,7 +30,7 @@ def example_tensors(
     dtype: str = "float32",
 ) -> dict[str, np.ndarray]:
     """{'q': (h, l, d), 'k': (h, s, d), 'v': (h, s, e)} drawn from N(0, 1)."""
-    generator = np.random.default_rng(seed)
+    generator = stream("synthetic_data", seed).generator()
     key_length = length if key_length is None else key_length
     value_dim = head_dim if value_dim is None else value_dim
     shapes = {

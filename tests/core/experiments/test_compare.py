@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from dataclasses import replace
@@ -39,7 +40,7 @@ def test_exact_output_equals_sdpa(causal):
     ref = F.scaled_dot_product_attention(
         *(torch.as_tensor(t) for t in (data.q, data.k, data.v)), is_causal=causal
     )
-    np.testing.assert_allclose(result.exact_output, ref.numpy(), atol=1e-6)  # float32 copy
+    np.testing.assert_allclose(result.exact_output, ref.numpy(), atol=1e-12)  # float64 both
     assert result.maps.exact.shape == (2, 48, 48)
 
 
@@ -159,3 +160,41 @@ def test_temperature_sweep_on_given_inputs():
     table = sweep(SMALL, {"softmax_scale": [0.05, 0.35, 1.0]}, inputs=inputs)
     baseline = table.set_index("softmax_scale").uniform_baseline_error
     assert baseline[0.05] < baseline[0.35] < baseline[1.0]
+
+
+def test_float64_results_stay_float64():
+    # The audit found compare(dtype="float64") returning float32 arrays: the outputs must keep
+    # the precision they were computed in (half types come back as float32).
+    result = compare(SMALL)
+    assert result.exact_output.dtype == result.approx_output.dtype == np.float64
+    half = compare(ExperimentConfig(**{**SMALL.__dict__, "dtype": "float16"}))
+    assert half.exact_output.dtype == np.float32
+
+
+def test_a_mean_kl_covers_every_row_or_says_it_cannot():
+    # Trig at σ = 1 with m = 4, causal: most rows have P̂ ≤ 0 somewhere, so their KL is
+    # undefined. The audit found a mean of 0 reported over the one finite row. The mean over
+    # every row must be +inf, the count of undefined rows beside it, and the mean of the
+    # defined rows only under its own name, computed here independently from the per-row KLs.
+    config = ExperimentConfig(
+        feature_map="trig", num_features=4, causal=True, input_scale=1.0, seq_len=256
+    )
+    m = compare(config).metrics
+    finite = np.isfinite(m.row_kl)
+    assert m.kl_undefined_rows == int((~finite).sum()) > 128
+    assert m.rows_evaluated == 256 and m.heads_evaluated == 1
+    assert m.row_kl_mean == math.inf
+    if finite.any():
+        assert m.row_kl_mean_defined == pytest.approx(float(m.row_kl[finite].mean()))
+    else:
+        assert m.row_kl_mean_defined is None
+    positive = compare(ExperimentConfig(seq_len=64, head_dim=16)).metrics
+    assert positive.kl_undefined_rows == 0
+    assert positive.row_kl_mean == pytest.approx(float(positive.row_kl.mean()))
+    assert positive.row_kl_mean_defined == pytest.approx(positive.row_kl_mean)
+
+
+def test_compare_says_which_kernel_it_estimates():
+    assert compare(SMALL).estimates.unbiased_for_softmax
+    fixed = compare(ExperimentConfig(**{**SMALL.__dict__, "projection": "fixed_norm"}))
+    assert not fixed.estimates.unbiased_for_softmax and "SMREG" in fixed.estimates.summary

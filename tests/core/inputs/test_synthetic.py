@@ -7,16 +7,21 @@ import pytest
 
 from explorer.experiments.compare import ExperimentConfig, compare
 from explorer.inputs.capture import load_sample
-from explorer.inputs.synthetic import SYNTHETIC_KINDS, matched_inputs, structured_inputs
+from explorer.inputs.synthetic import (
+    SYNTHETIC_KINDS,
+    SyntheticSpec,
+    matched_inputs,
+    structured_inputs,
+)
 
 SIZE = {"num_heads": 2, "seq_len": 40, "head_dim": 16, "input_scale": 0.5}
 
 
 @pytest.mark.parametrize("kind", SYNTHETIC_KINDS)
 def test_reproducible_shapes_and_seeded(kind):
-    a = structured_inputs(kind, **SIZE, seed=3, key_len=30, value_dim=5)
-    b = structured_inputs(kind, **SIZE, seed=3, key_len=30, value_dim=5)
-    c = structured_inputs(kind, **SIZE, seed=4, key_len=30, value_dim=5)
+    a = structured_inputs(SyntheticSpec(kind=kind, **SIZE, seed=3, key_len=30, value_dim=5))
+    b = structured_inputs(SyntheticSpec(kind=kind, **SIZE, seed=3, key_len=30, value_dim=5))
+    c = structured_inputs(SyntheticSpec(kind=kind, **SIZE, seed=4, key_len=30, value_dim=5))
     assert a.q.shape == (2, 40, 16) and a.k.shape == (2, 30, 16) and a.v.shape == (2, 30, 5)
     np.testing.assert_array_equal(a.q, b.q)
     assert not np.array_equal(a.q, c.q)
@@ -25,15 +30,15 @@ def test_reproducible_shapes_and_seeded(kind):
 def test_aligned_keys_lean_to_their_queries():
     # Per-entry correlation between q_j and k_j equals the alignment a (up to sampling noise
     # of 2·40·16 pairs: SE ≈ 0.02, so ±0.08 is 4 SE).
-    inputs = structured_inputs("aligned", **SIZE, seed=0, alignment=0.9)
+    inputs = structured_inputs(SyntheticSpec(kind="aligned", **SIZE, seed=0, alignment=0.9))
     corr = np.corrcoef(inputs.q.ravel(), inputs.k.ravel())[0, 1]
     assert corr == pytest.approx(0.9, abs=0.08)
 
 
 def test_low_rank_and_clustered_structure():
-    low = structured_inputs("low_rank", **SIZE, seed=0, rank=3)
+    low = structured_inputs(SyntheticSpec(kind="low_rank", **SIZE, seed=0, rank=3))
     assert np.linalg.matrix_rank(low.q[0]) == 3 == np.linalg.matrix_rank(low.k[1])
-    clustered = structured_inputs("clustered", **SIZE, seed=0, num_clusters=2)
+    clustered = structured_inputs(SyntheticSpec(kind="clustered", **SIZE, seed=0, num_clusters=2))
     # Two tight clusters: within-cluster distances ≈ 0.3·√(2d) ≈ 1.7, between ≈ √(2d) ≈ 5.7,
     # so the pairwise distances split into two groups with a gap between them.
     dists = np.linalg.norm(clustered.q[0][:, None] - clustered.q[0][None], axis=-1)
@@ -60,4 +65,12 @@ def test_config_selects_a_kind_and_rejects_unknown():
     with pytest.raises(ValueError, match="unknown data_kind"):
         ExperimentConfig(data_kind="uniform")
     with pytest.raises(ValueError, match="alignment"):
-        structured_inputs("aligned", **SIZE, seed=0, alignment=1.5)
+        SyntheticSpec(kind="aligned", **SIZE, seed=0, alignment=1.5)
+    with pytest.raises(ValueError, match="seq_len"):
+        SyntheticSpec(kind="gaussian", num_heads=1, seq_len=0, head_dim=4, input_scale=1, seed=0)
+
+
+def test_config_describes_its_synthetic_data():
+    config = ExperimentConfig(seq_len=12, head_dim=4, data_seed=5, data_kind="clustered")
+    spec = config.synthetic_spec()
+    assert (spec.kind, spec.seq_len, spec.head_dim, spec.seed) == ("clustered", 12, 4, 5)

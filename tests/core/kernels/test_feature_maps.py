@@ -11,13 +11,15 @@ from explorer.attention.linear import approximate_weights
 from explorer.kernels.feature_maps import (
     FEATURE_MAPS,
     get_feature_map,
-    oprf_features,
+    oprf_exponent,
     optimal_oprf_a,
+    positive_exponent,
     positive_features,
 )
-from explorer.kernels.projections import draw_projection, seeded_generator
+from explorer.kernels.projections import draw_projection
+from explorer.streams import stream
+from explorer.theory.montecarlo import kernel_estimates, pair_from_angle
 from tests.conftest import gaussian
-from tests.core.mc import kernel_draws, pair
 
 UNBIASED = [name for name, spec in FEATURE_MAPS.items() if spec.kernel == "unbiased"]
 
@@ -38,8 +40,10 @@ def test_registry_is_complete_and_read_only():
 def test_kernel_estimate_is_unbiased(name, projection, r, angle):
     # The mean of 20k independent estimates must be within 5 standard errors of exp(x·y): a
     # real bias of a few percent (e.g. the unfixed QR, an eps) is many SE; chance failure ~1e-6.
-    x, y = pair(r, angle, d=8)
-    estimates = kernel_draws(name, x, y, m=8, draws=20_000, projection=projection)
+    x, y = pair_from_angle(r, angle, 8)
+    estimates = kernel_estimates(
+        name, x, y, num_features=8, draws=20_000, projection=projection, seed=1
+    )
     target = math.exp(float(x @ y))
     error = estimates.std() / math.sqrt(len(estimates))
     assert abs(float(estimates.mean()) - target) < 5 * float(error)
@@ -50,11 +54,11 @@ def test_stabilisers_cancel_exactly(name):
     # Moderate inputs: stabilised and raw features give the same attention to rounding.
     g = torch.Generator().manual_seed(5)
     x, y = gaussian(2, 12, 6, generator=g, scale=0.6), gaussian(2, 12, 6, generator=g, scale=0.6)
-    w = draw_projection("orthogonal", 16, 6, generator=seeded_generator(1))
+    w = draw_projection("orthogonal", 16, 6, stream=stream("features", 1))
     fmap = get_feature_map(name)
     for causal in (False, True):
-        plain = approximate_weights(*fmap(x, y, w, stabilize=False), causal=causal)
-        stable = approximate_weights(*fmap(x, y, w, stabilize=True), causal=causal)
+        plain = approximate_weights(fmap(x, y, w, stabilize=False), causal=causal)
+        stable = approximate_weights(fmap(x, y, w, stabilize=True), causal=causal)
         torch.testing.assert_close(stable, plain, atol=1e-12, rtol=1e-10)
 
 
@@ -64,9 +68,9 @@ def test_stabiliser_prevents_overflow():
     g = torch.Generator().manual_seed(6)
     x = gaussian(1, 16, 8, generator=g)
     x = (13.0 * x / x.norm(dim=-1, keepdim=True)).float()  # |x|² = 169: exp(w·x − 84) ≈ 0
-    w = draw_projection("iid", 32, 8, generator=seeded_generator(2)).float()
-    raw = approximate_weights(*positive_features(x, x, w, stabilize=False))
-    stable = approximate_weights(*positive_features(x, x, w, stabilize=True))
+    w = draw_projection("iid", 32, 8, stream=stream("features", 2)).float()
+    raw = approximate_weights(positive_features(x, x, w, stabilize=False))
+    stable = approximate_weights(positive_features(x, x, w, stabilize=True))
     lost = ~torch.isfinite(raw).all(-1) | (raw.sum(-1) == 0)
     assert lost.any()
     assert torch.isfinite(stable).all()
@@ -76,19 +80,51 @@ def test_stabiliser_prevents_overflow():
 def test_positive_maps_are_positive_and_trig_is_signed():
     g = torch.Generator().manual_seed(7)
     x = gaussian(3, 10, 4, generator=g)
-    w = draw_projection("iid", 32, 4, generator=seeded_generator(3))
+    w = draw_projection("iid", 32, 4, stream=stream("features", 3))
     for name in ("positive", "hyperbolic", "oprf"):
-        phi_x, phi_y = get_feature_map(name)(x, x, w)
-        assert (phi_x > 0).all() and (phi_y > 0).all()
-    phi_x, _ = get_feature_map("trig")(x, x, w)
-    assert (phi_x < 0).any()
+        features = get_feature_map(name)(x, x, w)
+        assert (features.query > 0).all() and (features.key > 0).all()
+        assert not features.signed and features.exponential
+    features = get_feature_map("trig")(x, x, w)
+    assert (features.query < 0).any() and features.signed and not features.exponential
+
+
+@pytest.mark.parametrize("name", ["positive", "hyperbolic", "oprf"])
+def test_logits_are_the_stabilised_exponents(name):
+    # Features.logits(rows) must give exactly the exponents behind φ (same shifts), for the
+    # rows that get recomputed in the log domain.
+    g = torch.Generator().manual_seed(9)
+    x, y = gaussian(2, 9, 5, generator=g), gaussian(2, 7, 5, generator=g)
+    w = draw_projection("orthogonal", 12, 5, stream=stream("features", 5))
+    features = get_feature_map(name)(x, y, w)
+    rows = torch.tensor([1, 4, 8])
+    log_q, log_k = features.logits(rows)
+    torch.testing.assert_close(log_q.exp(), features.query[:, rows])
+    torch.testing.assert_close(log_k.exp(), features.key)
+    # The stabiliser: each key feature's largest value is 1, and so is each query row's.
+    ones = torch.ones(2, features.key.shape[-1], dtype=x.dtype)
+    torch.testing.assert_close(features.key.amax(dim=-2), ones)
+    torch.testing.assert_close(features.query.amax(dim=-1), torch.ones(2, 9, dtype=x.dtype))
+
+
+def test_non_causal_normalisers_of_exponential_maps_are_at_least_one():
+    # The per-feature key shift with the query row shift makes the best pair's product e⁰ = 1,
+    # at any norm: σ = 20 in float32 would underflow every product under a global shift.
+    g = torch.Generator().manual_seed(10)
+    x = gaussian(1, 32, 16, generator=g, scale=20.0)
+    y = gaussian(1, 32, 16, generator=g, scale=20.0)
+    w = draw_projection("iid", 64, 16, stream=stream("features", 6))
+    for name in ("positive", "hyperbolic", "oprf"):
+        features = get_feature_map(name)(x.float(), y.float(), w.float())
+        d = (features.query @ features.key.transpose(-2, -1)).sum(-1)
+        assert torch.all(d >= 1.0 - 1e-6), name
 
 
 def test_oprf_reduces_to_positive_at_a_zero_and_fits_a_star():
     g = torch.Generator().manual_seed(8)
     x, y = gaussian(2, 9, 5, generator=g), gaussian(2, 11, 5, generator=g)
-    w = draw_projection("iid", 16, 5, generator=seeded_generator(4))
-    for a, b in zip(oprf_features(x, y, w, a=0.0), positive_features(x, y, w), strict=True):
+    w = draw_projection("iid", 16, 5, stream=stream("features", 4))
+    for a, b in zip(oprf_exponent(x, y, w, a=0.0), positive_exponent(x, y, w), strict=True):
         torch.testing.assert_close(a, b)
     rho = torch.tensor([0.0, 1.0, 30.0], dtype=torch.float64)
     a_star = optimal_oprf_a(rho, 8)
@@ -100,8 +136,7 @@ def test_oprf_reduces_to_positive_at_a_zero_and_fits_a_star():
 def test_deterministic_map_ignores_projection_and_checks_dims():
     fmap = get_feature_map("elu_plus_one")
     x = torch.randn(4, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    phi_x, _ = fmap(x, x, None)
-    torch.testing.assert_close(phi_x, torch.nn.functional.elu(x) + 1)
+    torch.testing.assert_close(fmap(x, x, None).query, torch.nn.functional.elu(x) + 1)
     assert fmap.feature_dim(256, 3) == 3
     assert get_feature_map("trig").feature_dim(256, 3) == 512
     with pytest.raises(ValueError, match="needs a projection"):

@@ -8,9 +8,10 @@ import torch
 
 from explorer.attention.exact import exact_weights
 from explorer.attention.linear import approximate_weights
-from explorer.kernels.feature_maps import get_feature_map
-from explorer.kernels.projections import draw_projection, seeded_generator
+from explorer.kernels.feature_maps import Features, get_feature_map
+from explorer.kernels.projections import draw_projection
 from explorer.reference.display_maps import attention_maps
+from explorer.streams import stream
 from tests.conftest import gaussian
 
 
@@ -19,13 +20,13 @@ from tests.conftest import gaussian
 def test_pooling_equals_manual_block_means(budget, causal):
     g = torch.Generator().manual_seed(41)
     x, y = gaussian(2, 50, 4, generator=g), gaussian(2, 37, 4, generator=g)
-    w = draw_projection("iid", 8, 4, generator=seeded_generator(0))
-    phi_q, phi_k = get_feature_map("trig")(x, y, w)
-    maps = attention_maps(x, y, phi_q, phi_k, causal=causal, max_side=8, memory_budget=budget)
+    w = draw_projection("iid", 8, 4, stream=stream("features", 0))
+    features = get_feature_map("trig")(x, y, w)
+    maps = attention_maps(x, y, features, causal=causal, max_side=8, memory_budget=budget)
     assert maps.pool == (7, 5) and maps.exact.shape == (2, 8, 8)
     for full, pooled in (
         (exact_weights(x, y, causal=causal, scale=1.0), maps.exact),
-        (approximate_weights(phi_q, phi_k, causal=causal), maps.approx),
+        (approximate_weights(features, causal=causal), maps.approx),
     ):
         full = full.numpy()
         manual = np.zeros((2, 8, 8))
@@ -33,13 +34,13 @@ def test_pooling_equals_manual_block_means(budget, causal):
             for j in range(8):
                 manual[:, i, j] = full[:, i * 7 : (i + 1) * 7, j * 5 : (j + 1) * 5].mean((1, 2))
         np.testing.assert_allclose(pooled, manual, atol=1e-6)  # float32 maps
-    negative = int((approximate_weights(phi_q, phi_k, causal=causal) < 0).sum())
+    negative = int((approximate_weights(features, causal=causal) < 0).sum())
     assert maps.negative_entries == negative
 
 
 def test_small_maps_are_not_pooled():
     g = torch.Generator().manual_seed(42)
     x = gaussian(1, 20, 4, generator=g)
-    maps = attention_maps(x, x, x.exp(), x.exp(), causal=False)
+    maps = attention_maps(x, x, Features(x.exp(), x.exp(), signed=False), causal=False)
     assert maps.pool == (1, 1)
     np.testing.assert_allclose(maps.exact, exact_weights(x, x, scale=1.0).float().numpy())

@@ -8,10 +8,11 @@ import torch
 
 from explorer.attention.exact import exact_weights
 from explorer.attention.linear import approximate_weights, linear_attention
-from explorer.kernels.feature_maps import get_feature_map
-from explorer.kernels.projections import draw_projection, seeded_generator
+from explorer.kernels.feature_maps import Features, get_feature_map
+from explorer.kernels.projections import draw_projection
 from explorer.reference.fused_pass import row_pass
 from explorer.reference.metrics import reference_errors
+from explorer.streams import stream
 from tests.conftest import gaussian
 
 L = 45
@@ -21,8 +22,8 @@ def setup(name="positive"):
     g = torch.Generator().manual_seed(51)
     x, y = gaussian(2, L, 6, generator=g, scale=0.7), gaussian(2, L, 6, generator=g, scale=0.7)
     v = gaussian(2, L, 3, generator=g)
-    w = draw_projection("iid", 12, 6, generator=seeded_generator(2))
-    return (x, y, v, *get_feature_map(name)(x, y, w))
+    w = draw_projection("iid", 12, 6, stream=stream("features", 2))
+    return x, y, v, get_feature_map(name)(x, y, w)
 
 
 ROWS = torch.tensor([0, 3, 4, 17, 30, 44])
@@ -32,17 +33,15 @@ ROWS = torch.tensor([0, 3, 4, 17, 30, 44])
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("name", ["positive", "trig"])
 def test_sampled_rows_equal_those_rows_of_the_whole_pass(name, causal, budget):
-    x, y, _, phi_q, phi_k = setup(name)
-    whole = row_pass(x, y, phi_q, phi_k, causal=causal).weights
-    part = row_pass(
-        x, y, phi_q, phi_k, causal=causal, query_rows=ROWS, memory_budget=budget
-    ).weights
+    x, y, _, features = setup(name)
+    whole = row_pass(x, y, features, causal=causal).weights
+    part = row_pass(x, y, features, causal=causal, query_rows=ROWS, memory_budget=budget).weights
     assert part["rows_evaluated"] == len(ROWS) and whole["rows_evaluated"] == L
     np.testing.assert_allclose(part["row_tv"], whole["row_tv"][:, ROWS], rtol=1e-10)
     np.testing.assert_allclose(part["row_kl"], whole["row_kl"][:, ROWS], rtol=1e-9, atol=1e-15)
     # Independent truth for the scalars: the full matrices, restricted to those rows.
     p = exact_weights(x, y, causal=causal, scale=1.0)[:, ROWS].numpy()
-    p_hat = approximate_weights(phi_q, phi_k, causal=causal)[:, ROWS].numpy()
+    p_hat = approximate_weights(features, causal=causal)[:, ROWS].numpy()
     assert part["weights_relative_error"] == pytest.approx(
         np.linalg.norm(p_hat - p) / np.linalg.norm(p), rel=1e-10
     )
@@ -58,21 +57,19 @@ def test_sampled_rows_equal_those_rows_of_the_whole_pass(name, causal, budget):
 
 
 def test_all_rows_given_is_the_whole_pass():
-    x, y, _, phi_q, phi_k = setup()
-    whole = row_pass(x, y, phi_q, phi_k, causal=True).weights
-    given = row_pass(x, y, phi_q, phi_k, causal=True, query_rows=torch.arange(L)).weights
+    x, y, _, features = setup()
+    whole = row_pass(x, y, features, causal=True).weights
+    given = row_pass(x, y, features, causal=True, query_rows=torch.arange(L)).weights
     for key in ("weights_relative_error", "row_tv_mean", "row_kl_mean", "max_abs_error"):
         assert given[key] == pytest.approx(whole[key], rel=1e-12), key
 
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_reference_on_sampled_rows_keeps_the_output_exact(causal):
-    x, y, v, phi_q, phi_k = setup()
-    approx = linear_attention(phi_q, phi_k, v, causal=causal).output
-    full = reference_errors(x, y, v, phi_q, phi_k, approx, causal=causal, max_side=8)
-    part = reference_errors(
-        x, y, v, phi_q, phi_k, approx, causal=causal, max_side=8, query_rows=ROWS
-    )
+    x, y, v, features = setup()
+    approx = linear_attention(features, v, causal=causal).output
+    full = reference_errors(x, y, v, features, approx, causal=causal, max_side=8)
+    part = reference_errors(x, y, v, features, approx, causal=causal, max_side=8, query_rows=ROWS)
     sdpa = torch.nn.functional.scaled_dot_product_attention(x, y, v, is_causal=causal, scale=1.0)
     torch.testing.assert_close(part.exact_output, sdpa, rtol=1e-12, atol=1e-12)
     assert part.metrics.output_relative_error == pytest.approx(
@@ -83,20 +80,21 @@ def test_reference_on_sampled_rows_keeps_the_output_exact(causal):
 
 
 def test_sampled_rows_refuse_the_outputs_and_maps():
-    x, y, v, phi_q, phi_k = setup()
+    x, y, v, features = setup()
     with pytest.raises(ValueError, match="every row"):
-        row_pass(x, y, phi_q, phi_k, causal=False, values=v, query_rows=ROWS)
+        row_pass(x, y, features, causal=False, values=v, query_rows=ROWS)
 
 
 def test_half_and_mixed_inputs_are_computed_in_float32():
-    x, y, v, phi_q, phi_k = setup()
-    ref = reference_errors(x, y, v, phi_q, phi_k, None, causal=True)
+    x, y, v, features = setup()
+    ref = reference_errors(x, y, v, features, None, causal=True)
     for dtype in (torch.float16, torch.bfloat16):
-        half = reference_errors(*(t.to(dtype) for t in (x, y, v, phi_q, phi_k)), None, causal=True)
+        half_features = Features(features.query.to(dtype), features.key.to(dtype), signed=False)
+        half = reference_errors(*(t.to(dtype) for t in (x, y, v)), half_features, None, causal=True)
         assert half.exact_output.dtype == torch.float32
         # Half inputs round to ~3 significant digits; the errors of P̂ are ~0.1 here.
         assert half.metrics.weights_relative_error == pytest.approx(
             ref.metrics.weights_relative_error, rel=0.05
         )
-    mixed = reference_errors(x.float(), y.float(), v, phi_q, phi_k, None, causal=False)
+    mixed = reference_errors(x.float(), y.float(), v, features, None, causal=False)
     assert mixed.exact_output.dtype == torch.float64  # float32 with float64 φ: float64

@@ -11,8 +11,8 @@ from scipy.stats import entropy
 
 from explorer.attention.exact import exact_weights, softmax_attention
 from explorer.attention.linear import approximate_weights, linear_attention
-from explorer.kernels.feature_maps import get_feature_map
-from explorer.kernels.projections import draw_projection, seeded_generator
+from explorer.kernels.feature_maps import Features, get_feature_map
+from explorer.kernels.projections import draw_projection
 from explorer.reference.display_maps import attention_maps
 from explorer.reference.metrics import (
     error_metrics,
@@ -20,6 +20,7 @@ from explorer.reference.metrics import (
     uniform_output,
     weight_metrics,
 )
+from explorer.streams import stream
 from tests.conftest import gaussian
 
 
@@ -27,17 +28,17 @@ def setup(name="positive", l=30, s=30, scale=0.6, seed=21):
     g = torch.Generator().manual_seed(seed)
     x, y = gaussian(2, l, 6, generator=g, scale=scale), gaussian(2, s, 6, generator=g, scale=scale)
     v = gaussian(2, s, 3, generator=g)
-    w = draw_projection("iid", 8, 6, generator=seeded_generator(0))
-    phi_q, phi_k = get_feature_map(name)(x, y, w)
-    return x, y, v, phi_q, phi_k
+    w = draw_projection("iid", 8, 6, stream=stream("features", 0))
+    features = get_feature_map(name)(x, y, w)
+    return x, y, v, features
 
 
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("name", ["positive", "trig"])
 def test_blocks_equal_whole_and_scipy(causal, name):
-    x, y, v, phi_q, phi_k = setup(name)
-    whole = weight_metrics(x, y, phi_q, phi_k, causal=causal)
-    rowwise = weight_metrics(x, y, phi_q, phi_k, causal=causal, memory_budget=1)
+    x, y, v, features = setup(name)
+    whole = weight_metrics(x, y, features, causal=causal)
+    rowwise = weight_metrics(x, y, features, causal=causal, memory_budget=1)
     for key in (
         "weights_relative_error",
         "max_abs_error",
@@ -51,7 +52,7 @@ def test_blocks_equal_whole_and_scipy(causal, name):
     np.testing.assert_allclose(rowwise["row_tv"], whole["row_tv"], rtol=1e-12)
     # Independent truth from the full matrices.
     p = exact_weights(x, y, causal=causal, scale=1.0).numpy().reshape(-1, 30)
-    p_hat = approximate_weights(phi_q, phi_k, causal=causal).numpy().reshape(-1, 30)
+    p_hat = approximate_weights(features, causal=causal).numpy().reshape(-1, 30)
     assert whole["weights_relative_error"] == pytest.approx(
         np.linalg.norm(p_hat - p) / np.linalg.norm(p), rel=1e-10
     )
@@ -75,10 +76,12 @@ def test_exact_map_has_zero_error():
         gaussian(1, 12, 4, generator=g),
         gaussian(1, 12, 2, generator=g),
     )
-    phi_q, phi_k = torch.exp(x @ y.transpose(-2, -1)), torch.eye(12, dtype=torch.float64)[None]
+    features = Features(
+        torch.exp(x @ y.transpose(-2, -1)), torch.eye(12, dtype=torch.float64)[None], signed=False
+    )
     exact = softmax_attention(x, y, v, scale=1.0)
-    approx = linear_attention(phi_q, phi_k, v).output
-    metrics = error_metrics(x, y, v, phi_q, phi_k, exact, approx, causal=False)
+    approx = linear_attention(features, v).output
+    metrics = error_metrics(x, y, v, features, exact, approx, causal=False)
     assert metrics.output_relative_error < 1e-12
     assert metrics.weights_relative_error < 1e-12 and metrics.row_tv_mean < 1e-12
     assert abs(metrics.row_kl_mean) < 1e-12
@@ -91,20 +94,21 @@ def test_uniform_baseline_is_zero_when_attention_is_uniform(causal):
     g = torch.Generator().manual_seed(23)
     x, y = torch.zeros(1, 9, 4, dtype=torch.float64), gaussian(1, 9, 4, generator=g)
     v = gaussian(1, 9, 3, generator=g)
-    _, _, _, phi_q, phi_k = setup(l=9, s=9)
+    _, _, _, full = setup(l=9, s=9)
     exact = softmax_attention(x, y, v, scale=1.0, causal=causal)
     torch.testing.assert_close(uniform_output(v, 9, causal=causal), exact)
-    metrics = error_metrics(x, y, v, phi_q[:1], phi_k[:1], exact, exact, causal=causal)
+    features = Features(full.query[:1], full.key[:1], signed=False)
+    metrics = error_metrics(x, y, v, features, exact, exact, causal=causal)
     assert metrics.uniform_baseline_error < 1e-12
     assert metrics.uniform_weights_error < 1e-12
     assert abs(metrics.uniform_row_kl_mean) < 1e-12
 
 
 def test_row_output_error_mean_square_is_relative_error():
-    x, y, v, phi_q, phi_k = setup()
+    x, y, v, features = setup()
     exact = softmax_attention(x, y, v, scale=1.0)
-    approx = linear_attention(phi_q, phi_k, v).output
-    metrics = error_metrics(x, y, v, phi_q, phi_k, exact, approx, causal=False)
+    approx = linear_attention(features, v).output
+    metrics = error_metrics(x, y, v, features, exact, approx, causal=False)
     assert math.sqrt(np.mean(metrics.row_output_error**2)) == pytest.approx(
         metrics.output_relative_error, rel=1e-10
     )
@@ -112,8 +116,8 @@ def test_row_output_error_mean_square_is_relative_error():
 
 
 def test_without_values_only_weights_are_compared():
-    x, y, _, phi_q, phi_k = setup()
-    metrics = error_metrics(x, y, None, phi_q, phi_k, None, None, causal=False)
+    x, y, _, features = setup()
+    metrics = error_metrics(x, y, None, features, None, None, causal=False)
     assert metrics.output_relative_error is None and metrics.row_output_error is None
     assert metrics.weights_relative_error > 0
 
@@ -127,21 +131,21 @@ def test_one_fused_pass_equals_the_separate_ones(causal, budget):
     g = torch.Generator().manual_seed(24)
     x, y = gaussian(3, 2, 40, 6, generator=g, scale=0.6), gaussian(1, 2, 40, 6, generator=g)
     v = gaussian(3, 1, 40, 5, generator=g)  # broadcast over heads (dim 1), batch over dim 0
-    w = draw_projection("orthogonal", 16, 6, generator=seeded_generator(3))
-    phi_q, phi_k = get_feature_map("positive")(x, y, w)
-    approx = linear_attention(phi_q, phi_k, v, causal=causal).output
+    w = draw_projection("orthogonal", 16, 6, stream=stream("features", 3))
+    features = get_feature_map("positive")(x, y, w)
+    approx = linear_attention(features, v, causal=causal).output
     fused = reference_errors(
-        x, y, v, phi_q, phi_k, approx, causal=causal, max_side=7, memory_budget=budget
+        x, y, v, features, approx, causal=causal, max_side=7, memory_budget=budget
     )
     sdpa = torch.nn.functional.scaled_dot_product_attention(
         x, y.expand(3, 2, 40, 6), v.expand(3, 2, 40, 5), is_causal=causal, scale=1.0
     )
     assert fused.exact_output.shape == (3, 2, 40, 5)
     torch.testing.assert_close(fused.exact_output, sdpa, rtol=1e-12, atol=1e-12)
-    separate = error_metrics(x, y, v, phi_q, phi_k, sdpa, approx, causal=causal)
+    separate = error_metrics(x, y, v, features, sdpa, approx, causal=causal)
     for name in ("output_relative_error", "weights_relative_error", "row_kl_mean", "row_tv_mean"):
         assert getattr(fused.metrics, name) == pytest.approx(getattr(separate, name), rel=1e-10)
-    maps = attention_maps(x, y, phi_q, phi_k, causal=causal, max_side=7)
+    maps = attention_maps(x, y, features, causal=causal, max_side=7)
     assert fused.maps.pool == maps.pool == (6, 6) and fused.maps.exact.shape == (6, 7, 7)
     np.testing.assert_allclose(fused.maps.exact, maps.exact, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(fused.maps.approx, maps.approx, rtol=1e-5, atol=1e-7)
@@ -149,9 +153,9 @@ def test_one_fused_pass_equals_the_separate_ones(causal, budget):
 
 
 def test_values_with_more_batch_dims_broadcast_the_pass():
-    x, y, _, phi_q, phi_k = setup()  # (2, 30, ·)
+    x, y, _, features = setup()  # (2, 30, ·)
     v = gaussian(3, 2, 30, 4, generator=torch.Generator().manual_seed(25))
-    fused = reference_errors(x, y, v, phi_q, phi_k, None, causal=False)
+    fused = reference_errors(x, y, v, features, None, causal=False)
     sdpa = torch.nn.functional.scaled_dot_product_attention(
         x.expand(3, 2, 30, 6), y.expand(3, 2, 30, 6), v, scale=1.0
     )
@@ -159,7 +163,7 @@ def test_values_with_more_batch_dims_broadcast_the_pass():
 
 
 def test_without_values_the_pass_has_no_output():
-    x, y, _, phi_q, phi_k = setup()
-    fused = reference_errors(x, y, None, phi_q, phi_k, None, causal=False)
+    x, y, _, features = setup()
+    fused = reference_errors(x, y, None, features, None, causal=False)
     assert fused.exact_output is None and fused.maps is None
     assert fused.metrics.output_relative_error is None

@@ -11,7 +11,8 @@ import torch
 from explorer.attention.exact import softmax_attention
 from explorer.attention.linear import linear_attention
 from explorer.kernels.feature_maps import get_feature_map
-from explorer.kernels.projections import draw_projection, seeded_generator
+from explorer.kernels.projections import draw_projection
+from explorer.streams import stream
 from explorer.theory.closed_forms import (
     delta_method_output_mse,
     optimal_a,
@@ -19,8 +20,8 @@ from explorer.theory.closed_forms import (
     relative_mse,
     trig_positive_ratio,
 )
+from explorer.theory.montecarlo import kernel_estimates, pair_from_angle
 from tests.conftest import gaussian
-from tests.core.mc import kernel_draws, pair
 
 # (map, r, angle): geometries where the relative variance per vector is moderate (≤ ~1), so the
 # squared errors are light-tailed enough for their sample mean's standard error to be reliable.
@@ -41,9 +42,9 @@ def test_relative_mse_matches_monte_carlo(name, r, angle):
     # Empirical MSE/SM² of 40k independent m = 4 estimates within 5 of its standard errors of
     # the closed form (Lemma 2 / FAVOR++): a wrong constant (a factor 2) is tens of SE away.
     d, m = 8, 4
-    x, y = pair(r, angle, d)
+    x, y = pair_from_angle(r, angle, d)
     sm = math.exp(float(x @ y))
-    rel_sq = ((kernel_draws(name, x, y, m=m, draws=40_000, seed=3) - sm) / sm) ** 2
+    rel_sq = ((kernel_estimates(name, x, y, num_features=m, draws=40_000, seed=3) - sm) / sm) ** 2
     expected = relative_mse(
         name,
         sq_sum=float((x + y) @ (x + y)),
@@ -59,9 +60,14 @@ def test_orthogonal_features_beat_theorem_2_bound():
     # Theorem 2: with m ≤ d orthogonal rows, MSE_ort ≤ MSE_iid − gap. Check the empirical MSE
     # of orthogonal positive features against the bound (5 SE of slack for sampling noise).
     d = m = 8
-    x, y = pair(0.5, 1.0, d)  # |x+y|² ≈ 0.77: light tails, and a gap of ~12 % of the MSE
+    x, y = pair_from_angle(0.5, 1.0, d)  # |x+y|² ≈ 0.77: light tails, and a gap of ~12 % of the MSE
     sm = math.exp(float(x @ y))
-    sq = (kernel_draws("positive", x, y, m=m, draws=40_000, projection="orthogonal") - sm) ** 2
+    sq = (
+        kernel_estimates(
+            "positive", x, y, num_features=m, draws=40_000, projection="orthogonal", seed=4
+        )
+        - sm
+    ) ** 2
     iid = float(relative_mse("positive", sq_sum=float((x + y) @ (x + y)), num_features=m)) * sm**2
     gap = float(
         orthogonal_gap(
@@ -104,6 +110,22 @@ def test_ratio_map_is_the_ratio_of_the_lemma_2_forms():
     assert trig_positive_ratio(3.0, 1.0) > 1 > trig_positive_ratio(0.3, 1.0)
 
 
+def test_ratio_map_at_zero_length_is_its_limit():
+    # At l = 0 both MSEs vanish; r → l²(1 − cos φ)²/(1 + cos φ) → 0, except at φ = ±π where the
+    # positive MSE is 0 for every l (x = −y) and r = +inf. Never NaN.
+    angles = np.array([-3.0, -1.0, 0.0, 0.5, 2.0, np.pi, -np.pi])
+    at_zero = trig_positive_ratio(angles, 0.0)
+    assert not np.isnan(at_zero).any()
+    np.testing.assert_array_equal(at_zero[:5], 0.0)
+    assert np.isinf(at_zero[5:]).all()
+    # and it is approached continuously: at small l the ratio follows l²(1 − cos φ)²/(1 + cos φ)
+    cos = np.cos(angles[:5])
+    np.testing.assert_allclose(
+        trig_positive_ratio(angles[:5], 1e-3), 1e-6 * (1 - cos) ** 2 / (1 + cos), rtol=1e-2
+    )
+    assert np.isinf(trig_positive_ratio(np.pi, 0.7))
+
+
 def test_oprf_a_star_minimises_its_variance_and_a_zero_is_positive():
     for rho in (0.5, 5.0, 40.0):
         a_star = optimal_a(rho, 16)
@@ -140,8 +162,8 @@ def test_delta_method_predicts_output_error(causal):
     fmap = get_feature_map("positive")
     sq = []
     for seed in range(600):
-        w = draw_projection("iid", m, 16, generator=seeded_generator(seed))
-        approx = linear_attention(*fmap(x, y, w), v, causal=causal).output
+        w = draw_projection("iid", m, 16, stream=stream("features", seed))
+        approx = linear_attention(fmap(x, y, w), v, causal=causal).output
         sq.append(float(((approx - exact) ** 2).sum()))
     measured = math.sqrt(np.mean(sq) / float((exact**2).sum()))
     assert measured == pytest.approx(prediction.predicted_relative_error, rel=0.2)
@@ -154,3 +176,20 @@ def test_delta_method_flags_the_heavy_tailed_regime():
     x, y = gaussian(1, 16, 16, generator=g, scale=0.8), gaussian(1, 16, 16, generator=g, scale=0.8)
     prediction = delta_method_output_mse(x, y, gaussian(1, 16, 2, generator=g), num_features=16)
     assert not prediction.valid
+
+
+def test_delta_method_overflows_to_inf_not_nan():
+    # At σ = 10 (|x|² ≈ 400 at d = 16) the prediction's factor e^{|x|² + 2 log D} is far past
+    # float64: the predicted MSE is then +inf (the invalid regime), never NaN.
+    g = torch.Generator().manual_seed(33)
+    x, y = (
+        gaussian(1, 16, 16, generator=g, scale=20.0),
+        gaussian(1, 16, 16, generator=g, scale=20.0),
+    )
+    prediction = delta_method_output_mse(x, y, gaussian(1, 16, 2, generator=g), num_features=16)
+    assert not prediction.valid
+    assert (
+        not np.isnan(prediction.row_mse).any()
+        and not np.isnan(prediction.denominator_variance).any()
+    )
+    assert math.isinf(prediction.predicted_relative_error)
