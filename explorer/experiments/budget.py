@@ -38,6 +38,44 @@ ENV = {
 }
 
 
+@dataclass(frozen=True, kw_only=True)
+class Workload:
+    """The sizes one comparison works on, read from its config and inputs."""
+
+    heads: int  # h
+    seq_len: int  # l
+    key_len: int  # s
+    head_dim: int  # d
+    value_dim: int  # e (0 without V)
+    feature_map: str
+    num_features: int  # m
+
+    @property
+    def feature_dim(self) -> int:
+        return get_feature_map(self.feature_map).feature_dim(self.num_features, self.head_dim)
+
+    @classmethod
+    def of(cls, config, inputs=None) -> Workload:
+        """The workload of ``compare(config, inputs)`` (synthetic sizes from the config)."""
+        if inputs is None:
+            c = config
+            heads, l, s, d = c.num_heads, c.seq_len, c.key_len or c.seq_len, c.head_dim
+            e = c.value_dim or d
+        else:
+            q, k, v = inputs.q, inputs.k, inputs.v
+            heads, l, s, d = q.shape[0], q.shape[1], k.shape[1], q.shape[2]
+            e = 0 if v is None else v.shape[2]
+        return cls(
+            heads=heads,
+            seq_len=l,
+            key_len=s,
+            head_dim=d,
+            value_dim=e,
+            feature_map=config.feature_map,
+            num_features=config.num_features,
+        )
+
+
 @dataclass(frozen=True)
 class Budget:
     """Caps on one request (see the module docstring for the environment variables)."""
@@ -70,41 +108,25 @@ class Budget:
                 values[name] = int(text)
         return cls(**values)
 
-    def check_comparison(
-        self,
-        *,
-        heads: int,
-        seq_len: int,
-        key_len: int,
-        head_dim: int,
-        value_dim: int,
-        feature_map: str,
-        num_features: int,
-    ) -> None:
-        """BudgetError unless one comparison of these sizes fits every cap."""
-        if max(seq_len, key_len) > self.max_seq_len:
+    def check_comparison(self, workload: Workload) -> None:
+        """BudgetError unless one comparison of this size fits every cap."""
+        longest = max(workload.seq_len, workload.key_len)
+        if longest > self.max_seq_len:
             raise BudgetError(
-                f"sequence length {max(seq_len, key_len):,} is over the limit of "
-                f"{self.max_seq_len:,} (EXPLORER_MAX_SEQ_LEN): use a shorter L or a crop"
+                f"sequence length {longest:,} is over the limit of {self.max_seq_len:,} "
+                "(EXPLORER_MAX_SEQ_LEN): use a shorter L or a crop"
             )
-        if num_features > self.max_features:
+        if workload.num_features > self.max_features:
             raise BudgetError(
-                f"m = {num_features:,} random features is over the limit of "
+                f"m = {workload.num_features:,} random features is over the limit of "
                 f"{self.max_features:,} (EXPLORER_MAX_FEATURES): choose a smaller m"
             )
-        if heads > self.max_heads:
+        if workload.heads > self.max_heads:
             raise BudgetError(
-                f"{heads} heads at once is over the limit of {self.max_heads} "
+                f"{workload.heads} heads at once is over the limit of {self.max_heads} "
                 "(EXPLORER_MAX_HEADS): pick one head or a layer with fewer heads"
             )
-        need = comparison_bytes(
-            heads=heads,
-            seq_len=seq_len,
-            key_len=key_len,
-            head_dim=head_dim,
-            value_dim=value_dim,
-            feature_dim=get_feature_map(feature_map).feature_dim(num_features, head_dim),
-        )
+        need = comparison_bytes(workload)
         if need > self.memory_mb * 2**20:
             raise BudgetError(
                 f"this comparison needs about {need / 2**20:,.0f} MB, over the budget of "
@@ -120,22 +142,15 @@ class Budget:
 
 
 def comparison_bytes(
-    *,
-    heads: int,
-    seq_len: int,
-    key_len: int,
-    head_dim: int,
-    value_dim: int,
-    feature_dim: int,
-    block_bytes: int = 256 * 2**20,
-    itemsize: int = 4,
+    workload: Workload, *, block_bytes: int = 256 * 2**20, itemsize: int = 4
 ) -> int:
     """Upper estimate of what ``compare`` holds at once: inputs (float64 copies and working
     tensors), features φ(q), φ(k) with their stabiliser temporaries, outputs, the display maps
     (≤ 1024² per head) and the l×s row blocks of the exact metrics."""
-    rows, keys = heads * seq_len, heads * key_len
-    inputs = (rows + keys) * head_dim * (8 + 2 * itemsize) + keys * value_dim * (8 + itemsize)
-    features = (3 * (rows + keys) + keys) * feature_dim * itemsize  # + φ(k)ᵀ of the metrics
-    outputs = 4 * rows * value_dim * itemsize
-    maps = 2 * heads * min(seq_len, 1024) * min(key_len, 1024) * 4
+    w = workload
+    rows, keys = w.heads * w.seq_len, w.heads * w.key_len
+    inputs = (rows + keys) * w.head_dim * (8 + 2 * itemsize) + keys * w.value_dim * (8 + itemsize)
+    features = (3 * (rows + keys) + keys) * w.feature_dim * itemsize  # + φ(k)ᵀ of the metrics
+    outputs = 4 * rows * w.value_dim * itemsize
+    maps = 2 * w.heads * min(w.seq_len, 1024) * min(w.key_len, 1024) * 4
     return inputs + features + outputs + maps + block_bytes

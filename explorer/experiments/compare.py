@@ -26,6 +26,7 @@ from explorer.kernels.estimates import EstimatedKernel, estimated_kernel
 from explorer.kernels.feature_maps import get_feature_map
 from explorer.kernels.projections import draw_projection
 from explorer.reference.display_maps import MAX_SIDE, AttentionMaps
+from explorer.reference.fused_pass import PassOptions
 from explorer.reference.metrics import ErrorMetrics, reference_errors
 from explorer.streams import stream
 
@@ -137,11 +138,13 @@ def compare(
             v,
             features,
             None if approx is None else approx.output,
-            causal=config.causal,
-            max_side=MAX_SIDE if with_maps else None,
-            query_rows=sampled_rows(config, x.shape[-2]),
-            memory_budget=config.memory_budget,
-            seed=config.seed,
+            PassOptions(
+                causal=config.causal,
+                max_side=MAX_SIDE if with_maps else None,
+                query_rows=sampled_rows(config, x.shape[-2]),
+                memory_budget=config.memory_budget,
+                seed=config.seed,
+            ),
         ),
         device,
     )

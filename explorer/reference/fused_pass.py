@@ -26,6 +26,17 @@ from explorer.reference.display_maps import AttentionMaps, MapPooler
 LOG2E = math.log2(math.e)
 
 
+@dataclass(frozen=True, kw_only=True)
+class PassOptions:
+    """How a reference pass runs: masking, which rows it evaluates, what else it returns."""
+
+    causal: bool = False  # query i sees keys j ≤ i (SDPA's is_causal)
+    max_side: int | None = None  # pool P and P̂ to at most this side for display; None: no maps
+    query_rows: torch.Tensor | None = None  # sorted rows behind the matrix metrics; None: all
+    memory_budget: int = DEFAULT_MEMORY_BUDGET  # bytes of l×s blocks alive at once
+    seed: int = 0  # draws the entries sampled for histograms (their own stream)
+
+
 @dataclass(frozen=True)
 class RowPass:
     """What one pass over the row blocks of P and P̂ produced."""
@@ -63,20 +74,17 @@ def row_pass(
     x: torch.Tensor,
     y: torch.Tensor,
     features: Features,
+    options: PassOptions,
     *,
-    causal: bool,
     values: torch.Tensor | None = None,
-    max_side: int | None = None,
-    query_rows: torch.Tensor | None = None,
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
-    seed: int = 0,
 ) -> RowPass:
     """Attention-matrix errors block by block (never the whole l×s matrix), with PV and maps.
 
-    ``query_rows`` (sorted, distinct indices < l) evaluates only those rows; PV and the maps
-    need every row, so ``values`` and ``max_side`` must then be None. ``seed`` draws the
-    entries sampled for histograms (their own stream).
+    ``options.query_rows`` (sorted, distinct indices < l) evaluates only those rows; PV and the
+    maps need every row, so ``values`` and ``options.max_side`` must then be None.
     """
+    causal, max_side, query_rows = options.causal, options.max_side, options.query_rows
+    memory_budget, seed = options.memory_budget, options.seed
     if query_rows is not None and (values is not None or max_side is not None):
         raise ValueError("the exact output and the maps need every row: no query_rows with them")
     phi_q, phi_k = features.query, features.key

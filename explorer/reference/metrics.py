@@ -17,15 +17,15 @@ v (..., s, e).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from explorer.attention.exact import DEFAULT_MEMORY_BUDGET, fast_softmax_attention
+from explorer.attention.exact import fast_softmax_attention
 from explorer.kernels.feature_maps import Features
 from explorer.reference.display_maps import AttentionMaps, attention_maps
-from explorer.reference.fused_pass import row_pass
+from explorer.reference.fused_pass import PassOptions, row_pass
 
 
 @dataclass(frozen=True)
@@ -71,16 +71,10 @@ def relative_error(approx: torch.Tensor, exact: torch.Tensor) -> float:
 
 
 def weight_metrics(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    features: Features,
-    *,
-    causal: bool,
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
-    seed: int = 0,
+    x: torch.Tensor, y: torch.Tensor, features: Features, options: PassOptions
 ) -> dict[str, object]:
     """The attention-matrix fields of ``ErrorMetrics`` alone (see ``row_pass``)."""
-    return row_pass(x, y, features, causal=causal, memory_budget=memory_budget, seed=seed).weights
+    return row_pass(x, y, features, replace(options, max_side=None)).weights
 
 
 def _with_outputs(
@@ -121,19 +115,15 @@ def error_metrics(
     y: torch.Tensor,
     v: torch.Tensor | None,
     features: Features,
-    exact_output: torch.Tensor | None,
-    approx_output: torch.Tensor | None,
-    *,
-    causal: bool,
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
-    seed: int = 0,
+    outputs: tuple[torch.Tensor | None, torch.Tensor | None],
+    options: PassOptions,
 ) -> ErrorMetrics:
-    """All metrics of one comparison against a given exact output (matrices done in blocks).
+    """All metrics of one comparison against given (exact, approximate) outputs.
 
     Without V (``v`` and both outputs None) the output errors are None: only weights compare.
     """
-    weights = weight_metrics(x, y, features, causal=causal, memory_budget=memory_budget, seed=seed)
-    return _with_outputs(weights, v, exact_output, approx_output, causal=causal)
+    weights = weight_metrics(x, y, features, options)
+    return _with_outputs(weights, v, *outputs, causal=options.causal)
 
 
 @dataclass(frozen=True)
@@ -151,12 +141,7 @@ def reference_errors(
     v: torch.Tensor | None,
     features: Features,
     approx_output: torch.Tensor | None,
-    *,
-    causal: bool,
-    max_side: int | None = None,
-    query_rows: torch.Tensor | None = None,
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
-    seed: int = 0,
+    options: PassOptions,
 ) -> Reference:
     """Exact output Y = PV, all metrics and (with ``max_side``) display maps in one pass.
 
@@ -164,26 +149,16 @@ def reference_errors(
     Y then comes from ``fast_softmax_attention`` over every row (no K), and the maps from
     their own pass, so the output errors stay exact while P̂ costs r·s·m instead of l·s·m.
     """
-    every_row = query_rows is None  # else Y and the maps need passes of their own
-    done = row_pass(
-        x,
-        y,
-        features,
-        causal=causal,
-        values=v if every_row else None,
-        max_side=max_side if every_row else None,
-        query_rows=query_rows,
-        memory_budget=memory_budget,
-        seed=seed,
-    )
+    every_row = options.query_rows is None  # else Y and the maps need passes of their own
+    sampled = options if every_row else replace(options, max_side=None)
+    done = row_pass(x, y, features, sampled, values=v if every_row else None)
     exact, maps = done.exact_output, done.maps
+    budget, causal = options.memory_budget, options.causal
     if not every_row and v is not None:
-        exact = fast_softmax_attention(
-            x, y, v, causal=causal, scale=1.0, memory_budget=memory_budget
-        )
-    if not every_row and max_side is not None:
+        exact = fast_softmax_attention(x, y, v, causal=causal, scale=1.0, memory_budget=budget)
+    if not every_row and options.max_side is not None:
         maps = attention_maps(
-            x, y, features, causal=causal, max_side=max_side, memory_budget=memory_budget
+            x, y, features, causal=causal, max_side=options.max_side, memory_budget=budget
         )
     metrics = _with_outputs(done.weights, v, exact, approx_output, causal=causal)
     return Reference(exact, metrics, maps)

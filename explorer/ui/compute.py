@@ -18,7 +18,7 @@ import streamlit as st
 import torch
 
 from explorer.errors import BudgetError, ExplorerError
-from explorer.experiments.budget import Budget
+from explorer.experiments.budget import Budget, Workload
 from explorer.experiments.compare import Comparison, ExperimentConfig, compare
 from explorer.experiments.sweep import sweep, sweep_configs
 from explorer.inputs.attention_inputs import AttentionInputs
@@ -53,23 +53,7 @@ def compute_slot() -> Iterator[None]:
 
 def _check(config: ExperimentConfig, data: Data) -> None:
     budget, _ = runtime()
-    if data.inputs is None:  # synthetic: sizes from the config
-        c = config
-        heads, l, s, d = c.num_heads, c.seq_len, c.key_len or c.seq_len, c.head_dim
-        e = c.value_dim or d
-    else:
-        q, k, v = data.inputs.q, data.inputs.k, data.inputs.v
-        heads, l, s, d = q.shape[0], q.shape[1], k.shape[1], q.shape[2]
-        e = 0 if v is None else v.shape[2]
-    budget.check_comparison(
-        heads=heads,
-        seq_len=l,
-        key_len=s,
-        head_dim=d,
-        value_dim=e,
-        feature_map=config.feature_map,
-        num_features=config.num_features,
-    )
+    budget.check_comparison(Workload.of(config, data.inputs))
 
 
 @st.cache_data(

@@ -34,6 +34,7 @@ from explorer.bench.methods import (
 from explorer.bench.report import crossover, format_table
 from explorer.kernels.feature_maps import get_feature_map, positive_features
 from explorer.kernels.projections import draw_projection
+from explorer.reference.fused_pass import PassOptions
 from explorer.reference.metrics import reference_errors, relative_error, weight_metrics
 from explorer.streams import stream
 from tests.conftest import gaussian
@@ -190,9 +191,9 @@ def test_chunked_metrics_equal_unchunked(name, causal, l, s):
     x, y = gaussian(2, l, 6, generator=g, scale=0.6), gaussian(2, s, 6, generator=g, scale=0.6)
     w = draw_projection("iid", 8, 6, stream=stream("features", 0))
     features = get_feature_map(name)(x, y, w)
-    whole = weight_metrics(x, y, features, causal=causal, memory_budget=2**40)
+    whole = weight_metrics(x, y, features, PassOptions(causal=causal, memory_budget=2**40))
     for budget in (1, 3000):  # one row per block; a few rows per block
-        part = weight_metrics(x, y, features, causal=causal, memory_budget=budget)
+        part = weight_metrics(x, y, features, PassOptions(causal=causal, memory_budget=budget))
         for key, value in whole.items():  # blocks change only the rounding of row sums
             if value is None:  # no row with a defined KL
                 assert part[key] is None, key
@@ -272,15 +273,15 @@ def test_gpu_paths_equal_cpu(causal):
     x, y = q[0] * 0.5, k[0] * 0.5
     features = positive_features(x, y, w)
     gpu_features = positive_features(x.cuda(), y.cuda(), w.cuda())
-    on_cpu = weight_metrics(x, y, features, causal=causal)
-    on_gpu = weight_metrics(x.cuda(), y.cuda(), gpu_features, causal=causal)
+    on_cpu = weight_metrics(x, y, features, PassOptions(causal=causal))
+    on_gpu = weight_metrics(x.cuda(), y.cuda(), gpu_features, PassOptions(causal=causal))
     for key in ("weights_relative_error", "row_tv_mean", "row_kl_mean", "max_abs_error"):
         assert on_gpu[key] == pytest.approx(on_cpu[key], rel=1e-9), key
     # The whole comparison on the GPU (one fused pass with maps, unbounded block cap there).
     got_compare = outputs(gpu, ["compare"])["compare"]
     torch.testing.assert_close(got_compare, want["sdpa"], atol=1e-5, rtol=1e-4)
     pooled = [
-        reference_errors(*args, None, causal=causal, max_side=64).maps
+        reference_errors(*args, None, PassOptions(causal=causal, max_side=64)).maps
         for args in (
             (x, y, v[0], features),
             (x.cuda(), y.cuda(), v[0].cuda(), gpu_features),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from explorer.errors import BudgetError
-from explorer.experiments.budget import Budget, comparison_bytes
+from explorer.experiments.budget import Budget, Workload, comparison_bytes
 from explorer.experiments.compare import ExperimentConfig
 from explorer.experiments.sweep import sweep
 
@@ -47,20 +47,28 @@ def test_from_env_reads_every_limit_and_rejects_junk():
 )
 def test_over_budget_names_the_limit(changes, limit):
     budget = Budget(max_seq_len=8192, max_features=8192, memory_mb=1024)
-    budget.check_comparison(**SIZES)  # the base request fits
+    budget.check_comparison(Workload(**SIZES))  # the base request fits
     with pytest.raises(BudgetError, match=limit):
-        budget.check_comparison(**{**SIZES, **changes})
+        budget.check_comparison(Workload(**{**SIZES, **changes}))
 
 
 def test_memory_estimate_is_linear_in_length_beyond_the_block():
-    small = comparison_bytes(
-        heads=1, seq_len=8192, key_len=8192, head_dim=64, value_dim=64, feature_dim=256
-    )
-    large = comparison_bytes(
-        heads=1, seq_len=16384, key_len=16384, head_dim=64, value_dim=64, feature_dim=256
-    )
+    small = comparison_bytes(Workload(**{**SIZES, "seq_len": 8192, "key_len": 8192}))
+    large = comparison_bytes(Workload(**{**SIZES, "seq_len": 16384, "key_len": 16384}))
     block = 256 * 2**20
     assert (large - block) == pytest.approx(2 * (small - block), rel=0.05)
+
+
+def test_workload_reads_config_and_inputs():
+    config = ExperimentConfig(seq_len=12, key_len=9, head_dim=8, num_heads=3, num_features=16)
+    synthetic = Workload.of(config)
+    assert (synthetic.heads, synthetic.seq_len, synthetic.key_len, synthetic.value_dim) == (
+        3,
+        12,
+        9,
+        8,
+    )
+    assert Workload.of(ExperimentConfig(feature_map="trig", num_features=16)).feature_dim == 32
 
 
 def test_sweep_limits():

@@ -10,7 +10,7 @@ from explorer.attention.exact import exact_weights
 from explorer.attention.linear import approximate_weights, linear_attention
 from explorer.kernels.feature_maps import Features, get_feature_map
 from explorer.kernels.projections import draw_projection
-from explorer.reference.fused_pass import row_pass
+from explorer.reference.fused_pass import PassOptions, row_pass
 from explorer.reference.metrics import reference_errors
 from explorer.streams import stream
 from tests.conftest import gaussian
@@ -34,8 +34,10 @@ ROWS = torch.tensor([0, 3, 4, 17, 30, 44])
 @pytest.mark.parametrize("name", ["positive", "trig"])
 def test_sampled_rows_equal_those_rows_of_the_whole_pass(name, causal, budget):
     x, y, _, features = setup(name)
-    whole = row_pass(x, y, features, causal=causal).weights
-    part = row_pass(x, y, features, causal=causal, query_rows=ROWS, memory_budget=budget).weights
+    whole = row_pass(x, y, features, PassOptions(causal=causal)).weights
+    part = row_pass(
+        x, y, features, PassOptions(causal=causal, query_rows=ROWS, memory_budget=budget)
+    ).weights
     assert part["rows_evaluated"] == len(ROWS) and whole["rows_evaluated"] == L
     np.testing.assert_allclose(part["row_tv"], whole["row_tv"][:, ROWS], rtol=1e-10)
     np.testing.assert_allclose(part["row_kl"], whole["row_kl"][:, ROWS], rtol=1e-9, atol=1e-15)
@@ -58,8 +60,8 @@ def test_sampled_rows_equal_those_rows_of_the_whole_pass(name, causal, budget):
 
 def test_all_rows_given_is_the_whole_pass():
     x, y, _, features = setup()
-    whole = row_pass(x, y, features, causal=True).weights
-    given = row_pass(x, y, features, causal=True, query_rows=torch.arange(L)).weights
+    whole = row_pass(x, y, features, PassOptions(causal=True)).weights
+    given = row_pass(x, y, features, PassOptions(causal=True, query_rows=torch.arange(L))).weights
     for key in ("weights_relative_error", "row_tv_mean", "row_kl_mean", "max_abs_error"):
         assert given[key] == pytest.approx(whole[key], rel=1e-12), key
 
@@ -68,8 +70,10 @@ def test_all_rows_given_is_the_whole_pass():
 def test_reference_on_sampled_rows_keeps_the_output_exact(causal):
     x, y, v, features = setup()
     approx = linear_attention(features, v, causal=causal).output
-    full = reference_errors(x, y, v, features, approx, causal=causal, max_side=8)
-    part = reference_errors(x, y, v, features, approx, causal=causal, max_side=8, query_rows=ROWS)
+    full = reference_errors(x, y, v, features, approx, PassOptions(causal=causal, max_side=8))
+    part = reference_errors(
+        x, y, v, features, approx, PassOptions(causal=causal, max_side=8, query_rows=ROWS)
+    )
     sdpa = torch.nn.functional.scaled_dot_product_attention(x, y, v, is_causal=causal, scale=1.0)
     torch.testing.assert_close(part.exact_output, sdpa, rtol=1e-12, atol=1e-12)
     assert part.metrics.output_relative_error == pytest.approx(
@@ -82,19 +86,21 @@ def test_reference_on_sampled_rows_keeps_the_output_exact(causal):
 def test_sampled_rows_refuse_the_outputs_and_maps():
     x, y, v, features = setup()
     with pytest.raises(ValueError, match="every row"):
-        row_pass(x, y, features, causal=False, values=v, query_rows=ROWS)
+        row_pass(x, y, features, PassOptions(causal=False, query_rows=ROWS), values=v)
 
 
 def test_half_and_mixed_inputs_are_computed_in_float32():
     x, y, v, features = setup()
-    ref = reference_errors(x, y, v, features, None, causal=True)
+    ref = reference_errors(x, y, v, features, None, PassOptions(causal=True))
     for dtype in (torch.float16, torch.bfloat16):
         half_features = Features(features.query.to(dtype), features.key.to(dtype), signed=False)
-        half = reference_errors(*(t.to(dtype) for t in (x, y, v)), half_features, None, causal=True)
+        half = reference_errors(
+            *(t.to(dtype) for t in (x, y, v)), half_features, None, PassOptions(causal=True)
+        )
         assert half.exact_output.dtype == torch.float32
         # Half inputs round to ~3 significant digits; the errors of P̂ are ~0.1 here.
         assert half.metrics.weights_relative_error == pytest.approx(
             ref.metrics.weights_relative_error, rel=0.05
         )
-    mixed = reference_errors(x.float(), y.float(), v, features, None, causal=False)
+    mixed = reference_errors(x.float(), y.float(), v, features, None, PassOptions(causal=False))
     assert mixed.exact_output.dtype == torch.float64  # float32 with float64 φ: float64

@@ -14,6 +14,7 @@ from explorer.attention.linear import approximate_weights, linear_attention
 from explorer.kernels.feature_maps import Features, get_feature_map
 from explorer.kernels.projections import draw_projection
 from explorer.reference.display_maps import attention_maps
+from explorer.reference.fused_pass import PassOptions
 from explorer.reference.metrics import (
     error_metrics,
     reference_errors,
@@ -37,8 +38,8 @@ def setup(name="positive", l=30, s=30, scale=0.6, seed=21):
 @pytest.mark.parametrize("name", ["positive", "trig"])
 def test_blocks_equal_whole_and_scipy(causal, name):
     x, y, v, features = setup(name)
-    whole = weight_metrics(x, y, features, causal=causal)
-    rowwise = weight_metrics(x, y, features, causal=causal, memory_budget=1)
+    whole = weight_metrics(x, y, features, PassOptions(causal=causal))
+    rowwise = weight_metrics(x, y, features, PassOptions(causal=causal, memory_budget=1))
     for key in (
         "weights_relative_error",
         "max_abs_error",
@@ -81,7 +82,7 @@ def test_exact_map_has_zero_error():
     )
     exact = softmax_attention(x, y, v, scale=1.0)
     approx = linear_attention(features, v).output
-    metrics = error_metrics(x, y, v, features, exact, approx, causal=False)
+    metrics = error_metrics(x, y, v, features, (exact, approx), PassOptions(causal=False))
     assert metrics.output_relative_error < 1e-12
     assert metrics.weights_relative_error < 1e-12 and metrics.row_tv_mean < 1e-12
     assert abs(metrics.row_kl_mean) < 1e-12
@@ -98,7 +99,7 @@ def test_uniform_baseline_is_zero_when_attention_is_uniform(causal):
     exact = softmax_attention(x, y, v, scale=1.0, causal=causal)
     torch.testing.assert_close(uniform_output(v, 9, causal=causal), exact)
     features = Features(full.query[:1], full.key[:1], signed=False)
-    metrics = error_metrics(x, y, v, features, exact, exact, causal=causal)
+    metrics = error_metrics(x, y, v, features, (exact, exact), PassOptions(causal=causal))
     assert metrics.uniform_baseline_error < 1e-12
     assert metrics.uniform_weights_error < 1e-12
     assert abs(metrics.uniform_row_kl_mean) < 1e-12
@@ -108,7 +109,7 @@ def test_row_output_error_mean_square_is_relative_error():
     x, y, v, features = setup()
     exact = softmax_attention(x, y, v, scale=1.0)
     approx = linear_attention(features, v).output
-    metrics = error_metrics(x, y, v, features, exact, approx, causal=False)
+    metrics = error_metrics(x, y, v, features, (exact, approx), PassOptions(causal=False))
     assert math.sqrt(np.mean(metrics.row_output_error**2)) == pytest.approx(
         metrics.output_relative_error, rel=1e-10
     )
@@ -117,7 +118,7 @@ def test_row_output_error_mean_square_is_relative_error():
 
 def test_without_values_only_weights_are_compared():
     x, y, _, features = setup()
-    metrics = error_metrics(x, y, None, features, None, None, causal=False)
+    metrics = error_metrics(x, y, None, features, (None, None), PassOptions(causal=False))
     assert metrics.output_relative_error is None and metrics.row_output_error is None
     assert metrics.weights_relative_error > 0
 
@@ -135,14 +136,14 @@ def test_one_fused_pass_equals_the_separate_ones(causal, budget):
     features = get_feature_map("positive")(x, y, w)
     approx = linear_attention(features, v, causal=causal).output
     fused = reference_errors(
-        x, y, v, features, approx, causal=causal, max_side=7, memory_budget=budget
+        x, y, v, features, approx, PassOptions(causal=causal, max_side=7, memory_budget=budget)
     )
     sdpa = torch.nn.functional.scaled_dot_product_attention(
         x, y.expand(3, 2, 40, 6), v.expand(3, 2, 40, 5), is_causal=causal, scale=1.0
     )
     assert fused.exact_output.shape == (3, 2, 40, 5)
     torch.testing.assert_close(fused.exact_output, sdpa, rtol=1e-12, atol=1e-12)
-    separate = error_metrics(x, y, v, features, sdpa, approx, causal=causal)
+    separate = error_metrics(x, y, v, features, (sdpa, approx), PassOptions(causal=causal))
     for name in ("output_relative_error", "weights_relative_error", "row_kl_mean", "row_tv_mean"):
         assert getattr(fused.metrics, name) == pytest.approx(getattr(separate, name), rel=1e-10)
     maps = attention_maps(x, y, features, causal=causal, max_side=7)
@@ -155,7 +156,7 @@ def test_one_fused_pass_equals_the_separate_ones(causal, budget):
 def test_values_with_more_batch_dims_broadcast_the_pass():
     x, y, _, features = setup()  # (2, 30, ·)
     v = gaussian(3, 2, 30, 4, generator=torch.Generator().manual_seed(25))
-    fused = reference_errors(x, y, v, features, None, causal=False)
+    fused = reference_errors(x, y, v, features, None, PassOptions(causal=False))
     sdpa = torch.nn.functional.scaled_dot_product_attention(
         x.expand(3, 2, 30, 6), y.expand(3, 2, 30, 6), v, scale=1.0
     )
@@ -164,6 +165,6 @@ def test_values_with_more_batch_dims_broadcast_the_pass():
 
 def test_without_values_the_pass_has_no_output():
     x, y, _, features = setup()
-    fused = reference_errors(x, y, None, features, None, causal=False)
+    fused = reference_errors(x, y, None, features, None, PassOptions(causal=False))
     assert fused.exact_output is None and fused.maps is None
     assert fused.metrics.output_relative_error is None
