@@ -1,9 +1,9 @@
-"""The benchmarked attention implementations, on one shared input, and their peak memory.
+"""The benchmarked attention implementations on one shared input: one read-only registry.
 
 Methods (all map q, k, v (b, h, l, d) to (b, h, l, e) on the same device and dtype):
   sdpa               torch.nn.functional.scaled_dot_product_attention (exact, never L×L on CPU)
   naive              softmax(QKᵀ/√d + mask)V with the whole L×L matrix (exact)
-  favor              our FAVOR+, ``explorer.attention.linear.favor_attention`` (Performer Lemma 1)
+  favor              our FAVOR+, ``explorer.attention.favor.favor_attention`` (Performer Lemma 1)
   performer_pytorch  lucidrains' ``FastAttention`` given our W (its eps = 1e-4 aside, the same
                      estimator); optional, from requirements-bench.txt
   roofline           only the matrix products favor does, same shapes and blocks, no exp,
@@ -13,78 +13,32 @@ Methods (all map q, k, v (b, h, l, d) to (b, h, l, e) on the same device and dty
                      error metric); returns its exact output, so vs_sdpa shows it is exact
   compare_sampled    the same with the attention-matrix metrics on ``SAMPLED_ROWS`` query rows
                      per head (``row_sample``; output errors still over every row)
-Peak memory is measured in a fresh child process per method: CPU peak RSS above the RSS just
-before the call (Linux VmHWM reset by /proc/self/clear_refs, else ru_maxrss), CUDA
-``max_memory_allocated`` above the allocation before it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import io
-import json
 import math
-import os
-import resource
-import subprocess
-import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from explorer.attention.favor import favor_attention, favor_chunk
-from explorer.device import DTYPES, compute_dtype, resolve_device
+from explorer.bench.spec import BenchSpec
 from explorer.experiments.compare import ExperimentConfig, compare
 from explorer.inputs.attention_inputs import AttentionInputs
-from explorer.kernels.projections import draw_projection
-from explorer.streams import stream
 
-METHODS = ("sdpa", "naive", "favor", "performer_pytorch", "roofline", "compare", "compare_sampled")
 SAMPLED_ROWS = 1024  # query rows per head of compare_sampled
-NAIVE_MAX_BYTES = 4 * 2**30  # naive attention is skipped above this L×L footprint
+Call = Callable[[], torch.Tensor | None]
 
 
 class Unavailable(Exception):
     """A method that cannot run here (not installed, too big): the row keeps the reason."""
-
-
-@dataclass(frozen=True)
-class BenchSpec:
-    """One benchmark input: q, k ~ σ·N(0, 1), v ~ N(0, 1), W orthogonal, all from seeds."""
-
-    seq_len: int
-    causal: bool = False
-    batch: int = 1
-    heads: int = 8
-    head_dim: int = 64
-    num_features: int = 256
-    dtype: str = "float32"
-    device: str = "cpu"
-    input_scale: float = 0.35
-    seed: int = 0
-    naive_max_bytes: int = NAIVE_MAX_BYTES
-
-
-def make_inputs(spec: BenchSpec) -> tuple[torch.Tensor, ...]:
-    """q, k, v (b, h, l, d) in the spec's dtype on its device, and W (m, d) in compute dtype."""
-    device, dtype = resolve_device(spec.device), DTYPES[spec.dtype]
-    generator = stream("bench_data", spec.seed).generator()
-    shape = (spec.batch, spec.heads, spec.seq_len, spec.head_dim)
-
-    def draw(scale: float) -> torch.Tensor:
-        values = torch.from_numpy(generator.standard_normal(shape, dtype=np.float32))
-        return values.mul_(scale).to(device=device, dtype=dtype)
-
-    q, k, v = draw(spec.input_scale), draw(spec.input_scale), draw(1.0)
-    w = draw_projection(
-        "orthogonal", spec.num_features, spec.head_dim, stream=stream("features", spec.seed)
-    )
-    return q, k, v, w.to(device=device, dtype=compute_dtype(dtype))
 
 
 def naive_attention(q, k, v, *, causal: bool) -> torch.Tensor:
@@ -167,106 +121,73 @@ def explorer_compare(
     return call
 
 
-def make_method(name: str, spec: BenchSpec, q, k, v, w) -> Callable[[], torch.Tensor | None]:
+def _sdpa(spec: BenchSpec, q, k, v, w) -> Call:
+    return lambda: F.scaled_dot_product_attention(q, k, v, is_causal=spec.causal)
+
+
+def _naive(spec: BenchSpec, q, k, v, w) -> Call:
+    need = 2 * q.shape[0] * q.shape[1] * q.shape[2] * k.shape[2] * q.element_size()
+    if need > spec.naive_max_bytes:
+        raise Unavailable(f"skipped: the L×L matrices need {need / 2**30:.1f} GiB")
+    return lambda: naive_attention(q, k, v, causal=spec.causal)
+
+
+def _favor(spec: BenchSpec, q, k, v, w) -> Call:
+    return lambda: favor_attention(q, k, v, w, causal=spec.causal).output
+
+
+def _performer(spec: BenchSpec, q, k, v, w) -> Call:
+    module = performer_attention(q, w, causal=spec.causal)
+
+    def call() -> torch.Tensor:
+        with torch.no_grad():
+            return module(q, k, v)
+
+    return call
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchMethod:
+    """One registry entry: how to build a zero-argument call on the shared inputs."""
+
+    name: str
+    label: str
+    exact: bool  # computes softmax attention exactly (vs_sdpa ≈ rounding)
+    build: Callable[..., Call]  # (spec, q, k, v, w) → call; may raise Unavailable
+
+
+METHODS: MappingProxyType[str, BenchMethod] = MappingProxyType(
+    {
+        "sdpa": BenchMethod(name="sdpa", label="torch SDPA", exact=True, build=_sdpa),
+        "naive": BenchMethod(name="naive", label="naive L×L", exact=True, build=_naive),
+        "favor": BenchMethod(name="favor", label="our FAVOR+", exact=False, build=_favor),
+        "performer_pytorch": BenchMethod(
+            name="performer_pytorch", label="performer-pytorch", exact=False, build=_performer
+        ),
+        "roofline": BenchMethod(
+            name="roofline",
+            label="FAVOR+ products only",
+            exact=False,
+            build=lambda spec, q, k, v, w: favor_products(q, k, v, w, causal=spec.causal),
+        ),
+        "compare": BenchMethod(
+            name="compare",
+            label="explorer compare",
+            exact=True,
+            build=lambda spec, q, k, v, w: explorer_compare(spec, q, k, v),
+        ),
+        "compare_sampled": BenchMethod(
+            name="compare_sampled",
+            label=f"compare, {SAMPLED_ROWS} sampled rows",
+            exact=True,
+            build=lambda spec, q, k, v, w: explorer_compare(spec, q, k, v, row_sample=SAMPLED_ROWS),
+        ),
+    }
+)
+
+
+def make_method(name: str, spec: BenchSpec, q, k, v, w) -> Call:
     """A zero-argument call of one method on the given inputs (Unavailable if it cannot run)."""
-    causal = spec.causal
-    if name == "sdpa":
-        return lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)
-    if name == "naive":
-        need = 2 * q.shape[0] * q.shape[1] * q.shape[2] * k.shape[2] * q.element_size()
-        if need > spec.naive_max_bytes:
-            raise Unavailable(f"skipped: the L×L matrices need {need / 2**30:.1f} GiB")
-        return lambda: naive_attention(q, k, v, causal=causal)
-    if name == "favor":
-        return lambda: favor_attention(q, k, v, w, causal=causal).output
-    if name == "performer_pytorch":
-        module = performer_attention(q, w, causal=causal)
-
-        def call() -> torch.Tensor:
-            with torch.no_grad():
-                return module(q, k, v)
-
-        return call
-    if name == "roofline":
-        return favor_products(q, k, v, w, causal=causal)
-    if name == "compare":
-        return explorer_compare(spec, q, k, v)
-    if name == "compare_sampled":
-        return explorer_compare(spec, q, k, v, row_sample=SAMPLED_ROWS)
-    raise ValueError(f"unknown method {name!r}: use one of {', '.join(METHODS)}")
-
-
-def _current_rss() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _release_free_memory() -> None:
-    """Give malloc's freed blocks back to the OS, so the call cannot reuse them unseen."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def _reset_peak_rss() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as clear:
-            clear.write("5")  # resets VmHWM to the current RSS (Linux ≥ 4.0)
-        return True
-    except OSError:
-        return False
-
-
-def _peak_rss() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def measure_peak(spec: BenchSpec, name: str) -> int:
-    """Peak bytes one call of ``name`` adds, in this process (run it in a fresh one).
-
-    A call on a short input first maps the code the method runs (shared-library pages count in
-    RSS) without leaving big freed blocks behind; then the peak is reset and the real call runs.
-    """
-    small = replace(spec, seq_len=min(spec.seq_len, 64))
-    make_method(name, small, *make_inputs(small))()
-    q, k, v, w = make_inputs(spec)
-    fn = make_method(name, spec, q, k, v, w)
-    if q.device.type == "cuda":
-        torch.cuda.synchronize(q.device)
-        torch.cuda.reset_peak_memory_stats(q.device)
-        before = torch.cuda.memory_allocated(q.device)
-        fn()
-        torch.cuda.synchronize(q.device)
-        return torch.cuda.max_memory_allocated(q.device) - before
-    _release_free_memory()
-    before = _current_rss()
-    reset = _reset_peak_rss()
-    fn()
-    peak = _peak_rss() if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return max(0, peak - before)
-
-
-def peak_in_child(spec: BenchSpec, name: str, timeout: float = 900.0) -> int:
-    """``measure_peak`` in a fresh interpreter (same torch thread count); ValueError on failure."""
-    code = (
-        "import json, sys, torch; from explorer.bench.methods import BenchSpec, measure_peak; "
-        "a = json.loads(sys.argv[1]); torch.set_num_threads(a['threads']); "
-        "print(measure_peak(BenchSpec(**a['spec']), a['name']))"
-    )
-    payload = json.dumps({"spec": asdict(spec), "name": name, "threads": torch.get_num_threads()})
-    root = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run(
-        [sys.executable, "-c", code, payload],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ValueError(f"memory child for {name} failed: {last}")
-    return int(done.stdout.strip().splitlines()[-1])
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}: use one of {', '.join(METHODS)}")
+    return METHODS[name].build(spec, q, k, v, w)

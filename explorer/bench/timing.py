@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from explorer.bench.methods import BenchSpec, Unavailable, make_inputs, make_method
+from explorer.bench.methods import Unavailable, make_method
+from explorer.bench.spec import BenchSpec, make_inputs
 from explorer.device import timed
 from explorer.reference.metrics import relative_error
 

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from explorer.cli.common import OUT_DIR, output_path, respect_umask
 from explorer.errors import InputError
 from explorer.inputs.attention_inputs import AttentionInputs
 from explorer.inputs.layouts import LAYOUTS
@@ -92,17 +93,23 @@ def add_capture(sub) -> None:
         help="capture Q/K/V of all-MiniLM-L6-v2 for a text (needs requirements-model.txt)",
     )
     parser.add_argument("--text", required=True, help="the text to run through the model")
-    parser.add_argument("--out", type=Path, required=True, help="output .safetensors")
-    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=OUT_DIR / "capture.safetensors",
+        metavar="FILE.safetensors",
+        help="where to write the capture",
+    )
+    parser.add_argument("--max-tokens", type=int, default=128, help="longest text, in tokens")
 
 
 def run_capture(args: argparse.Namespace) -> int:
     from explorer.inputs.capture import capture_qkv, save_capture
 
-    if args.out.suffix != ".safetensors":
-        raise InputError(f"--out must end in .safetensors, got {args.out.name}")
+    out = output_path(args.out, suffix=".safetensors", option="--out")
     capture = capture_qkv(args.text, max_tokens=args.max_tokens)
-    path = save_capture(capture, args.out)
+    path = save_capture(capture, out)
+    respect_umask(path)
     print(
         f"wrote {path}: q, k, v of shape {capture.q.shape} (layers, heads, tokens, dim), "
         f"{len(capture.tokens)} tokens"

@@ -9,13 +9,9 @@ Sources: Performer (Choromanski et al. 2021, arXiv 2009.14794 v4), Figs. 2 and 4
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
@@ -28,7 +24,6 @@ from explorer.figures import paper, speed
 from explorer.theory.closed_forms import trig_positive_ratio
 
 Progress = Callable[[int, int, str], None]
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 @dataclass(frozen=True)
@@ -136,79 +131,3 @@ def figure_table(
     if scale is not None and not (math.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be finite and > 0, got {scale}")
     return preset.table(size, scale=scale, progress=progress)
-
-
-def can_write_png() -> bool:
-    """Static images need kaleido and a browser; neither is a requirement of the project."""
-    return importlib.util.find_spec("kaleido") is not None and CHROMIUM.exists()
-
-
-def stem(name: str, *, size: str = "paper", scale: float | None = None) -> str:
-    """File name without suffix: fig4, fig4_quick, fig4_sigma0.7 ..."""
-    parts = [name] + ([size] if size != "paper" else []) + ([f"sigma{scale:g}"] if scale else [])
-    return "_".join(parts)
-
-
-def write_figure(
-    name: str,
-    out_dir: Path,
-    *,
-    size: str = "paper",
-    scale: float | None = None,
-    plotlyjs: bool | str = True,
-    progress: Progress | None = None,
-) -> tuple[dict[str, Path], dict[str, float]]:
-    """Write CSV and HTML (and PNG if possible) to ``out_dir``; return paths and key numbers.
-
-    ``plotlyjs=True`` embeds plotly.js (a self-contained ~5 MB file); "cdn" loads it from the
-    CDN when opened, which keeps copies committed to the repository small.
-    """
-    table = figure_table(name, size=size, scale=scale, progress=progress)
-    preset = FIGURES[name]
-    fig = preset.build(table)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    base = stem(name, size=size, scale=scale)  # may hold a dot (sigma0.7): no with_suffix
-    paths = {"csv": out_dir / f"{base}.csv", "html": out_dir / f"{base}.html"}
-    table.to_csv(paths["csv"], index=False, float_format="%.8g")
-    fig.write_html(paths["html"], include_plotlyjs=plotlyjs)
-    if can_write_png():
-        paths["png"] = out_dir / f"{base}.png"
-        fig.write_image(paths["png"], scale=2)
-    return paths, preset.key_numbers(table)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``python -m explorer figure NAME --out DIR``."""
-    parser.add_argument("name", choices=list(FIGURES), help="which paper figure")
-    parser.add_argument("--out", type=Path, default=Path("."), help="folder for CSV and HTML")
-    parser.add_argument(
-        "--size", default="paper", choices=["paper", "quick"], help="paper: the paper's sizes"
-    )
-    parser.add_argument("--scale", type=float, help="σ of synthetic q, k (figures that draw)")
-    parser.add_argument(
-        "--cdn", action="store_true", help="HTML loads plotly.js from its CDN (small file)"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Compute the figure, write its files and print them with the key numbers."""
-
-    def progress(done: int, total: int, text: str) -> None:
-        if not args.quiet:
-            end = "" if done < total else "\n"
-            print(f"\r[{done}/{total}] {text}   ", end=end, file=sys.stderr, flush=True)
-
-    paths, numbers = write_figure(
-        args.name,
-        args.out,
-        size=args.size,
-        scale=args.scale,
-        plotlyjs="cdn" if args.cdn else True,
-        progress=progress,
-    )
-    for kind, path in paths.items():
-        print(f"{kind:5s} {path}")
-    for key, value in numbers.items():
-        print(f"{key}: {value:.6g}")
-    return 0

@@ -14,10 +14,11 @@ from dataclasses import asdict
 import pandas as pd
 import plotly.graph_objects as go
 
-from explorer.bench.methods import METHODS, BenchSpec
-from explorer.bench.run import benchmark
+from explorer.bench.run import BenchPlan, benchmark
+from explorer.bench.spec import BenchSpec
 from explorer.charts.timing import timing_chart
 from explorer.experiments.budget import Budget
+from explorer.experiments.config import DEFAULTS
 
 FIG3_SIZES = {
     "paper": (512, 1024, 2048, 4096, 8192, 16384),
@@ -48,27 +49,25 @@ def fig3_table(
     base = BenchSpec(
         seq_len=lengths[0],
         device=device,
-        input_scale=scale or 0.35,
+        input_scale=scale or DEFAULTS.input_scale,
         naive_max_bytes=budget.memory_mb * 2**20,
     )
-    steps = len(lengths) * len(causal_modes) * (len(METHODS) if memory else 1)
+    plan = BenchPlan(
+        seq_lens=tuple(lengths),
+        causal_modes=tuple(causal_modes),
+        base=base,
+        repeats=5 if size == "paper" else 3,
+        memory=memory,
+    )
     done = 0
 
     def step(text: str) -> None:
         nonlocal done
         done += 1
         if progress is not None:
-            progress(min(done, steps), steps, text)
+            progress(min(done, plan.steps), plan.steps, text)
 
-    rows = benchmark(
-        lengths,
-        causal_modes,
-        METHODS,
-        base=base,
-        repeats=5 if size == "paper" else 3,
-        memory=memory,
-        progress=step,
-    )
+    rows = benchmark(plan, progress=step)
     return pd.DataFrame([asdict(row) for row in rows])
 
 

@@ -9,9 +9,7 @@ runs, and the block-wise metrics equal the whole-matrix ones. GPU checks are mar
 
 from __future__ import annotations
 
-import argparse
 import functools
-import json
 import math
 from dataclasses import replace
 
@@ -23,15 +21,10 @@ from explorer.attention.exact import exact_weights
 from explorer.attention.favor import favor_attention
 from explorer.attention.linear import approximate_weights, linear_attention
 from explorer.bench import run as bench
-from explorer.bench.methods import (
-    BenchSpec,
-    Unavailable,
-    make_inputs,
-    make_method,
-    peak_in_child,
-    performer_attention,
-)
+from explorer.bench.memory import peak_in_child
+from explorer.bench.methods import METHODS, Unavailable, make_method, performer_attention
 from explorer.bench.report import crossover, format_table
+from explorer.bench.spec import BenchSpec, make_inputs
 from explorer.kernels.feature_maps import get_feature_map, positive_features
 from explorer.kernels.projections import draw_projection
 from explorer.reference.fused_pass import PassOptions
@@ -204,45 +197,50 @@ def test_chunked_metrics_equal_unchunked(name, causal, l, s):
         np.testing.assert_allclose(np.asarray(whole[key]).ravel(), value, rtol=1e-9, atol=1e-14)
 
 
-def test_bench_cli_rows_and_table(capsys):
-    parser = argparse.ArgumentParser()
-    bench.add_arguments(parser)
-    args = parser.parse_args(
-        [
-            "--seq-lens",
-            "32,64",
-            "--heads",
-            "1",
-            "--head-dim",
-            "8",
-            "--num-features",
-            "16",
-            "--repeats",
-            "1",
-            "--causal",
-            "both",
-            "--no-memory",
-            "--json",
-            "--quiet",
-        ]
-    )
-    assert bench.run(args) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert {(r["method"], r["seq_len"], r["causal"]) for r in rows} >= {
-        ("favor", 64, True),
-        ("sdpa", 32, False),
-        ("roofline", 64, False),
+def test_method_registry_is_complete_and_read_only():
+    assert set(METHODS) == {
+        "sdpa",
+        "naive",
+        "favor",
+        "performer_pytorch",
+        "roofline",
+        "compare",
+        "compare_sampled",
     }
-    for row in rows:
-        assert {"method", "seq_len", "causal", "seconds", "peak_bytes"} <= set(row)
+    assert [name for name, m in METHODS.items() if m.exact] == [
+        "sdpa",
+        "naive",
+        "compare",
+        "compare_sampled",
+    ]
+    with pytest.raises(TypeError):
+        METHODS["new"] = METHODS["sdpa"]  # type: ignore[index]
+
+
+def test_plan_validates_and_counts_its_steps():
+    plan = bench.BenchPlan(seq_lens=(32, 64), causal_modes=(False, True), methods=("sdpa", "favor"))
+    assert plan.steps == 2 * 2 * (1 + 2)
+    assert bench.BenchPlan(seq_lens=(32,), memory=False).steps == 1
     with pytest.raises(ValueError, match="unknown method"):
-        bench.run(parser.parse_args(["--methods", "favor,flash"]))
+        bench.BenchPlan(methods=("favor", "flash"))
 
 
 def test_crossover_and_table_from_rows():
     def row(method, length, seconds):
         return bench.BenchRow(
-            method, length, False, seconds, 2**20, 3, None, 1, 8, 64, 256, "float32", "cpu"
+            method=method,
+            seq_len=length,
+            causal=False,
+            seconds=seconds,
+            peak_bytes=2**20,
+            repeats=3,
+            vs_sdpa=None,
+            batch=1,
+            heads=8,
+            head_dim=64,
+            num_features=256,
+            dtype="float32",
+            device="cpu",
         )
 
     times = {512: (1.0, 2.0), 1024: (2.0, 1.0), 2048: (3.0, 1.0)}  # (sdpa, favor)

@@ -142,7 +142,7 @@ def test_sweep_writes_tidy_csv(tmp_path):
     "args, fragment",
     [
         (("compare", "--synthetic", "--projection", "bad"), "unknown projection"),
-        (("compare", "--synthetic", "--num-features", "0"), "num_features"),
+        (("compare", "--synthetic", "--num-features", "0"), "--num-features"),
         (("compare", "--synthetic", "--feature-map", "nope"), "unknown feature map"),
         (("compare", "--q", "missing.npy", "--k", "missing.npy"), "cannot read missing.npy"),
         (("compare", "--q", "missing.npy"), "--q needs --k"),
