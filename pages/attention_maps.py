@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import ui
-from explorer.charts.maps import attention_heatmaps, head_grid, query_distribution
+from explorer.charts.heatmaps import attention_heatmaps, head_grid, query_distribution
 
 st.title("Attention maps")
 st.markdown(

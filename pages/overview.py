@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import ui
-from explorer.charts.maps import attention_heatmaps
+from explorer.charts.heatmaps import attention_heatmaps
 
 st.title("Attention Approximation Explorer")
 st.markdown(
@@ -48,8 +48,9 @@ else:  # no V: compare the attention matrices
     error, baseline = m.weights_relative_error, m.uniform_weights_error
 verdict = "better than" if error < baseline else "**no better** than"
 st.caption(
-    f"{ui.plain(data.description)}. {config.feature_map} features, m = {config.num_features}, "
-    f"{config.projection} projection, seed {config.seed}: {verdict} uniform attention. "
+    f"{ui.escape_markdown(data.description)}. {config.feature_map} features, "
+    f"m = {config.num_features}, {config.projection} projection, seed {config.seed}: "
+    f"{verdict} uniform attention. "
     f"What they estimate: {result.estimates.summary}."
 )
 if (problems := ui.diagnostics(result)) is not None:

@@ -40,7 +40,7 @@ config = settings.config
 with ui.errors_as_messages():
     data = ui.current_data(settings)
 head_dim = data.inputs.head_dim if data.inputs is not None else config.head_dim
-st.caption(f"Data: {ui.plain(data.description)}. Causal: {config.causal}.")
+st.caption(f"Data: {ui.escape_markdown(data.description)}. Causal: {config.causal}.")
 
 
 def label(name: str) -> str:

@@ -191,5 +191,5 @@ else:
         title="Positive features, iid rows: measured vs predicted output error",
     )
     ui.chart(fig_delta, "th_delta_chart")
-    st.caption(f"Data: {ui.plain(data.description)}.")
+    st.caption(f"Data: {ui.escape_markdown(data.description)}.")
     ui.downloads(fig_delta, curve.merge(measured, on="num_features", how="left"), "delta_method")

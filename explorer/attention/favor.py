@@ -103,7 +103,12 @@ def favor_attention(
         out[:, rows], normalizer[:, rows] = chosen, picked
     wild = int(out_of_range(out, v, causal=causal).sum())
     return LinearAttention(
-        out.reshape(*batch, l, e), normalizer.reshape(*batch, l), 0, 0, wild, recomputed
+        output=out.reshape(*batch, l, e),
+        normalizer=normalizer.reshape(*batch, l),
+        negative_rows=0,
+        small_rows=0,
+        out_of_range_rows=wild,
+        recomputed_rows=recomputed,
     )
 
 

@@ -31,7 +31,7 @@ DEFAULT_CHUNK = 128  # causal block length: fine-grained enough to keep the c×c
 RANGE_TOLERANCE = 1e-5  # relative slack of the convex-hull check |ŷ_i| ≤ max_j |v_j|
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LinearAttention:
     """Output and normaliser diagnostics of one linear-attention call."""
 
@@ -151,7 +151,14 @@ def linear_attention(
         output = output.masked_fill(small.unsqueeze(-1), 0.0)  # (..., l, e)
     negative = int(((normalizer < 0) & ~small).sum())
     wild = int((out_of_range(output, v, causal=causal) & ~small).sum())
-    return LinearAttention(output, normalizer, negative, int(small.sum()), wild, recomputed)
+    return LinearAttention(
+        output=output,
+        normalizer=normalizer,
+        negative_rows=negative,
+        small_rows=int(small.sum()),
+        out_of_range_rows=wild,
+        recomputed_rows=recomputed,
+    )
 
 
 def _causal(phi_q, phi_k, v1, chunk_size: int) -> torch.Tensor:

@@ -1,7 +1,10 @@
-"""Figure builders: plain results in, plotly figures out (no Streamlit, no torch).
+"""Charts: plain results in, plotly figures out (no Streamlit, no torch).
 
-Every chart states what it shows in its title; attention maps share one colour scale between
-exact and approximate (negative approximate weights, possible with trig features, get their own
-blue band) and a diverging scale centred on 0 for the difference. Values go out as float32.
-Modules: ``maps`` (attention heatmaps), ``errors`` (error distributions), ``style``.
+Entry points, one module per kind of chart: ``heatmaps`` (exact | approximate | difference
+attention maps), ``errors`` (error distributions), ``scaling`` (error vs m, vs σ),
+``theory`` (closed forms beside Monte Carlo), ``estimates`` (what an estimator estimates),
+``timing`` (time and memory vs L), ``style`` (colours, float32 data) and ``export`` (PNG, SVG,
+PDF through kaleido). Every chart says what it shows in its title; exact and approximate maps
+share one colour scale. May import: the leaves, ``explorer.reference`` (result types),
+``explorer.theory`` and ``explorer.experiments`` (plain tables); never streamlit.
 """

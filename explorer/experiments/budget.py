@@ -76,7 +76,7 @@ class Workload:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Budget:
     """Caps on one request (see the module docstring for the environment variables)."""
 

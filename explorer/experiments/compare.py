@@ -33,7 +33,7 @@ from explorer.streams import stream
 __all__ = ["Comparison", "ExperimentConfig", "InputStatistics", "Timings", "compare"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Timings:
     """Wall-clock seconds of the two sides (``python -m explorer bench`` times SDPA itself)."""
 
@@ -41,7 +41,7 @@ class Timings:
     reference_seconds: float  # one fused row pass: exact output, every metric (and the maps)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Comparison:
     """Everything one comparison produced, as numpy arrays and floats."""
 
@@ -161,7 +161,9 @@ def compare(
         approx_output=None if approx is None else to_numpy(approx.output),
         metrics=reference.metrics,
         statistics=input_statistics(x, y, seed=config.data_seed),
-        timings=Timings(feature_seconds + approx_seconds, reference_seconds),
+        timings=Timings(
+            approx_seconds=feature_seconds + approx_seconds, reference_seconds=reference_seconds
+        ),
         negative_rows=0 if approx is None else approx.negative_rows,
         small_rows=0 if approx is None else approx.small_rows,
         maps=reference.maps,

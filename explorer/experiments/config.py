@@ -19,7 +19,7 @@ from explorer.kernels.feature_maps import get_feature_map
 from explorer.kernels.projections import PROJECTIONS
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ExperimentConfig:
     """Settings of one comparison; the synthetic-data fields apply when no inputs are given."""
 

@@ -20,7 +20,7 @@ from explorer.streams import stream
 PAIR_SAMPLE = 20_000  # sampled (i, j) pairs of |x_i + y_j|² kept for histograms
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class InputStatistics:
     """The quantities that predict the error (theory: positive rMSE = (e^{|x+y|²} − 1)/m)."""
 

@@ -34,7 +34,7 @@ FIG2_SIZES = {"paper": (121, 81), "quick": (25, 17)}  # (angles, lengths) of the
 FIG4_SCALE = 0.5  # σ = d^(-1/4) at d = 16: E|x|² = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Fig4Size:
     """How much of Fig. 4 to run: L, d, number of samples and the m grid."""
 
@@ -45,8 +45,10 @@ class Fig4Size:
 
 
 FIG4_SIZES = {
-    "paper": Fig4Size(4096, 16, 15, (4, 8, 16, 32, 64, 128, 256, 512)),
-    "quick": Fig4Size(512, 16, 3, (4, 16, 64)),
+    "paper": Fig4Size(
+        seq_len=4096, head_dim=16, samples=15, num_features=(4, 8, 16, 32, 64, 128, 256, 512)
+    ),
+    "quick": Fig4Size(seq_len=512, head_dim=16, samples=3, num_features=(4, 16, 64)),
 }
 FIG4_CURVES = (
     ("orthogonal", "positive"),

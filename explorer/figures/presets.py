@@ -26,7 +26,7 @@ from explorer.theory.closed_forms import trig_positive_ratio
 Progress = Callable[[int, int, str], None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FigurePreset:
     """One reproducible figure: table(size, scale=, progress=) → CSV rows, build(table) → plot."""
 

@@ -6,7 +6,7 @@ with one head axis first. Shapes: q (h, l, d), k (h, s, d), v (h, s, e).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 
@@ -20,6 +20,7 @@ class AttentionInputs:
     q: np.ndarray  # (h, l, d)
     k: np.ndarray  # (h, s, d)
     v: np.ndarray | None  # (h, s, e); None: only attention weights can be compared
+    _: KW_ONLY
     name: str = "inputs"
     query_tokens: tuple[str, ...] | None = None  # l labels
     key_tokens: tuple[str, ...] | None = None  # s labels

@@ -31,7 +31,7 @@ INSTALL_HINT = (
 MAX_POSITIONS = 512  # BERT's position embeddings
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, kw_only=True)
 class Capture:
     """Q, K, V of every layer and head of one text, as float32 numpy arrays."""
 
@@ -124,7 +124,14 @@ def capture_qkv(text: str, *, max_tokens: int = 128) -> Capture:
         return np.stack([outputs[index, name] for index in range(len(layers))])  # (L, h, l, d)
 
     tokens = tuple(tokenizer.convert_ids_to_tokens(encoded["input_ids"][0].tolist()))
-    return Capture(stack("query"), stack("key"), stack("value"), tokens, MODEL_NAME, text)
+    return Capture(
+        q=stack("query"),
+        k=stack("key"),
+        v=stack("value"),
+        tokens=tokens,
+        model=MODEL_NAME,
+        text=text,
+    )
 
 
 def save_capture(capture: Capture, path: str | Path) -> Path:
@@ -177,12 +184,12 @@ def load_capture(path: str | Path) -> Capture:
     if not tokens:
         tokens = tuple(str(i) for i in range(q.shape[2]))
     return Capture(
-        q.astype(np.float32, copy=False),
-        k.astype(np.float32, copy=False),
-        v.astype(np.float32, copy=False),
-        tokens,
-        metadata.get("model", "unknown"),
-        metadata.get("text", ""),
+        q=q.astype(np.float32, copy=False),
+        k=k.astype(np.float32, copy=False),
+        v=v.astype(np.float32, copy=False),
+        tokens=tokens,
+        model=metadata.get("model", "unknown"),
+        text=metadata.get("text", ""),
     )
 
 

@@ -42,7 +42,7 @@ from explorer.inputs.uploads.limits import shown
 __all__ = ["LAYOUTS", "LoadedInputs", "Layout", "find_qkv", "resolve_layout", "to_inputs"]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, kw_only=True)
 class LoadedInputs:
     """AttentionInputs with the choices that produced them.
 

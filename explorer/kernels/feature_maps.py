@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from types import MappingProxyType
 from typing import Literal
 
@@ -50,6 +50,7 @@ class Features:
 
     query: torch.Tensor  # (..., l, m'): φ(x) times a per-query factor (cancels)
     key: torch.Tensor  # (..., s, m')
+    _: KW_ONLY
     signed: bool  # entries can be negative: normalisers can be ≤ 0 or cancel to ≈ 0
     logits: Callable[[RowIndex], Pair] | None = None  # rows → (ℓ'x[rows], ℓ'y), φ = exp(ℓ')
 
@@ -95,11 +96,11 @@ class FeatureMap:
             raise ValueError(f"query and key head dims differ: {x.shape[-1]} vs {y.shape[-1]}")
         if self.direct is not None:
             phi_x, phi_y = self.direct(x, y, projection, stabilize=stabilize)
-            return Features(phi_x, phi_y, self.signed)
+            return Features(phi_x, phi_y, signed=self.signed)
         exponent = self.exponent
         log_x, log_y = exponent(x, y, projection, rows=slice(None))  # (..., l|s, m')
         if not stabilize:
-            return Features(log_x.exp_(), log_y.exp_(), self.signed)
+            return Features(log_x.exp_(), log_y.exp_(), signed=self.signed)
         key_max = log_y.amax(dim=-2, keepdim=True)  # (..., 1, m'): c_r per feature
         log_x.add_(key_max)
         row_max = log_x.amax(dim=-1, keepdim=True)  # (..., l, 1): b_i per query
@@ -111,7 +112,7 @@ class FeatureMap:
             lx, ly = exponent(x, y, projection, rows=index)
             return lx + key_max - row_max[..., index, :], ly - key_max
 
-        return Features(phi_x, phi_y, self.signed, logits)
+        return Features(phi_x, phi_y, signed=self.signed, logits=logits)
 
 
 def _half_sq_norm(x: torch.Tensor) -> torch.Tensor:

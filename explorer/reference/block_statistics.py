@@ -55,7 +55,7 @@ class EntrySample:
         self.values[lo:hi][seen] = picked.cpu().double()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WeightBlock:
     """P and P̂ of one block of rows, with what the statistics still need."""
 
@@ -108,7 +108,9 @@ def weight_block(
     if under is not None and bool(under.any()) and recompute is not None:
         mask = under.squeeze(-1)  # (n, r)
         p_hat[mask] = recompute(mask)[mask]
-    return WeightBlock(p, p_hat, p_log_p, s_blk, any_small, start)
+    return WeightBlock(
+        p=p, p_hat=p_hat, p_log_p=p_log_p, scratch=s_blk, any_small=any_small, start=start
+    )
 
 
 def kl_entrywise(p: torch.Tensor, p_hat: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ from explorer.kernels.feature_maps import Features
 MAX_SIDE = 1024  # the largest map side sent to a chart (1024² float32 ≈ 4 MB per map)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AttentionMaps:
     """Exact and approximate attention, pooled by ``pool`` (1, 1 when shown as computed)."""
 
@@ -75,7 +75,9 @@ class MapPooler:
             sizes.append(size)
         area = (sizes[0][:, None] * sizes[1][None, :]).to(self.sums[0].device)  # (l', s')
         exact, approx = ((total / area).cpu().numpy() for total in self.sums)
-        return AttentionMaps(exact, approx, self.pool, self.negative)
+        return AttentionMaps(
+            exact=exact, approx=approx, pool=self.pool, negative_entries=self.negative
+        )
 
 
 def attention_maps(

@@ -37,7 +37,7 @@ class PassOptions:
     seed: int = 0  # draws the entries sampled for histograms (their own stream)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RowPass:
     """What one pass over the row blocks of P and P̂ produced."""
 
@@ -164,4 +164,5 @@ def row_pass(
     if output is not None:
         output = output.reshape(*batch, l, output.shape[-1])  # (..., l, e)
     maps = None if pooler is None else pooler.maps()
-    return RowPass(_summary(stats, max_abs, sample, r_all), output, maps)
+    weights = _summary(stats, max_abs, sample, r_all)
+    return RowPass(weights=weights, exact_output=output, maps=maps)

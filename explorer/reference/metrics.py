@@ -28,7 +28,7 @@ from explorer.reference.display_maps import AttentionMaps, attention_maps
 from explorer.reference.fused_pass import PassOptions, row_pass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ErrorMetrics:
     """Scalar errors with their uniform baselines, and per-row arrays for distributions."""
 
@@ -126,7 +126,7 @@ def error_metrics(
     return _with_outputs(weights, v, *outputs, causal=options.causal)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Reference:
     """The exact side of a comparison and every error, from one ``row_pass``."""
 
@@ -161,4 +161,4 @@ def reference_errors(
             x, y, features, causal=causal, max_side=options.max_side, memory_budget=budget
         )
     metrics = _with_outputs(done.weights, v, exact, approx_output, causal=causal)
-    return Reference(exact, metrics, maps)
+    return Reference(exact_output=exact, metrics=metrics, maps=maps)

@@ -129,7 +129,7 @@ def _scaled(log_scale: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
     return torch.where(value > 0, out, torch.zeros_like(out))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DeltaMethodPrediction:
     """Predicted output error of positive features with m iid vectors (first order in 1/m)."""
 

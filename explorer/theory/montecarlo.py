@@ -12,6 +12,7 @@ then a finite sample usually under-estimates the MSE (shown, not hidden, on the 
 from __future__ import annotations
 
 import math
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -224,3 +225,13 @@ def regularized_ratio_curve(
         )
     columns = ["sum_norm", "theory", "mc", "mc_se", "gaussian_mc", "gaussian_se"]
     return pd.DataFrame(rows, columns=columns)
+
+
+MONTE_CARLO = MappingProxyType(  # the tables the Theory page asks for, by name
+    {
+        "relative_mse_curves": relative_mse_curves,
+        "ratio_slice": ratio_slice,
+        "orthogonal_gain": orthogonal_gain,
+        "regularized_ratio_curve": regularized_ratio_curve,
+    }
+)

@@ -1,5 +1,7 @@
 """The Streamlit layer of the core (the only part of ``explorer`` that imports streamlit).
 
+Entry points: ``sidebar`` (app.py builds it once), ``settings`` and ``current_data`` (what a
+page works on) and the cached core calls of ``compute``. May import everything below it.
 Pages stay thin: ``settings = ui.settings()`` (read from the sidebar widgets app.py created),
 ``data = ui.current_data(settings)`` and ``ui.comparison(settings, data)`` → figures from
 ``explorer.charts``. Cache keys are frozen configs plus a content digest of the inputs
@@ -23,8 +25,8 @@ from explorer.ui.widgets import (
     diagnostics,
     downloads,
     errors_as_messages,
+    escape_markdown,
     fmt,
-    plain,
     row_coverage,
 )
 
@@ -42,7 +44,7 @@ __all__ = [
     "fmt",
     "monte_carlo",
     "norms_control",
-    "plain",
+    "escape_markdown",
     "prediction",
     "row_coverage",
     "settings",

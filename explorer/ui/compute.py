@@ -22,6 +22,7 @@ from explorer.experiments.budget import Budget, Workload
 from explorer.experiments.compare import Comparison, ExperimentConfig, compare
 from explorer.experiments.sweep import sweep, sweep_configs
 from explorer.inputs.attention_inputs import AttentionInputs
+from explorer.theory.montecarlo import MONTE_CARLO
 from explorer.ui.data import Data
 from explorer.ui.sidebar import Settings
 
@@ -163,13 +164,13 @@ def figure_table(name: str, size: str = "paper") -> pd.DataFrame:
 
 @st.cache_data(max_entries=64, max_size="32MB", show_spinner="Running the Monte Carlo check…")
 def _monte_carlo(name: str, settings: tuple) -> pd.DataFrame:
-    from explorer.theory import montecarlo
-
-    return getattr(montecarlo, name)(**dict(settings))
+    return MONTE_CARLO[name](**dict(settings))
 
 
 def monte_carlo(name: str, **settings) -> pd.DataFrame:
-    """Cached seeded Monte Carlo table: ``explorer.theory.montecarlo.<name>(**settings)``."""
+    """Cached seeded Monte Carlo table ``MONTE_CARLO[name](**settings)``."""
+    if name not in MONTE_CARLO:
+        raise ValueError(f"unknown Monte Carlo table {name!r}: use one of {', '.join(MONTE_CARLO)}")
     return _monte_carlo(name, tuple(sorted(settings.items())))
 
 

@@ -12,10 +12,11 @@ from explorer.errors import ExplorerError
 from explorer.experiments.compare import synthetic_inputs
 from explorer.inputs.attention_inputs import AttentionInputs
 from explorer.inputs.capture import load_sample
+from explorer.inputs.synthetic import SYNTHETIC_LABELS
 from explorer.ui.sidebar import Settings
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, kw_only=True)
 class Data:
     """The inputs a page works on, with a digest that keys every cache."""
 
@@ -80,12 +81,12 @@ def current_data(s: Settings, *, layer: int | None = None) -> Data:
         c = s.config
         # All heads: compare() draws the data itself; one head: slice it here.
         inputs = None if s.head is None else _select_head(synthetic_inputs(c), s.head)
+        spec = c.synthetic_spec()
         return Data(
-            inputs,
-            f"synthetic:{c.seq_len}:{c.head_dim}:{c.num_heads}:{c.input_scale}:"
-            f"{c.data_seed}:{s.head}",
-            f"Gaussian q, k ~ N(0, {c.input_scale:g}²), L = {c.seq_len}, d = {c.head_dim}, "
-            f"{c.num_heads} head(s)",
+            inputs=inputs,
+            key=f"synthetic:{spec}:{s.head}",
+            description=f"Synthetic {SYNTHETIC_LABELS[spec.kind]} (σ = {c.input_scale:g}), "
+            f"L = {c.seq_len}, d = {c.head_dim}, {c.num_heads} head(s)",
         )
     if s.source == "text":
         text = str(st.session_state.get("text") or "").strip()
@@ -93,9 +94,10 @@ def current_data(s: Settings, *, layer: int | None = None) -> Data:
         inputs = _select_head(capture.layer(layer), s.head)
         digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
         return Data(
-            inputs,
-            f"text:{digest}:{layer}:{s.head}",
-            f"all-MiniLM-L6-v2 on your text, layer {layer}: {len(capture.tokens)} tokens",
+            inputs=inputs,
+            key=f"text:{digest}:{layer}:{s.head}",
+            description=f"all-MiniLM-L6-v2 on your text, layer {layer}: "
+            f"{len(capture.tokens)} tokens",
             num_layers=capture.num_layers,
             layout="layers h l d",
         )
@@ -103,9 +105,9 @@ def current_data(s: Settings, *, layer: int | None = None) -> Data:
         sample = _sample()
         inputs = _select_head(sample.layer(layer), s.head)
         return Data(
-            inputs,
-            f"sample:{layer}:{s.head}",
-            f"all-MiniLM-L6-v2, layer {layer}: {len(sample.tokens)} tokens",
+            inputs=inputs,
+            key=f"sample:{layer}:{s.head}",
+            description=f"all-MiniLM-L6-v2, layer {layer}: {len(sample.tokens)} tokens",
             num_layers=sample.num_layers,
             layout="layers h l d",
         )
@@ -119,9 +121,9 @@ def current_data(s: Settings, *, layer: int | None = None) -> Data:
     loaded = _load_upload(digest, layer, files)
     first_axis = loaded.source_shapes["q"][0] if loaded.layer is not None else 1
     return Data(
-        _select_head(loaded.inputs, s.head),
-        f"upload:{digest}:{layer}:{s.head}",
-        loaded.summary(),
+        inputs=_select_head(loaded.inputs, s.head),
+        key=f"upload:{digest}:{layer}:{s.head}",
+        description=loaded.summary(),
         num_layers=first_axis,
         layout=loaded.layout,
     )

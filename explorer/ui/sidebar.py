@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import streamlit as st
 
-from explorer.device import available_devices
-from explorer.experiments.compare import ExperimentConfig
+from explorer.device import DTYPES, available_devices
+from explorer.experiments.config import DEFAULTS, ExperimentConfig
 from explorer.inputs.synthetic import SYNTHETIC_KINDS, SYNTHETIC_LABELS
+from explorer.inputs.uploads.decode import EXTENSIONS
 from explorer.kernels.estimates import estimated_kernel
 from explorer.kernels.feature_maps import FEATURE_MAPS
 from explorer.kernels.projections import PROJECTION_LABELS, PROJECTIONS
@@ -16,16 +17,17 @@ from explorer.kernels.projections import PROJECTION_LABELS, PROJECTIONS
 SOURCES = {
     "sample": "Real model: all-MiniLM-L6-v2",
     "text": "Your text through all-MiniLM-L6-v2 (live capture)",
-    "synthetic": "Synthetic Gaussian",
+    "synthetic": "Synthetic: Gaussian, aligned, clustered or low-rank Q/K",
     "upload": "Upload Q/K/V",
 }
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
-UPLOAD_TYPES = ["safetensors", "npy", "npz", "pt", "pth"]
+UPLOAD_TYPES = [extension.lstrip(".") for extension in EXTENSIONS]
 SEQ_LENS = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
+HEAD_DIMS = [8, 16, 32, 64, 128]
 FEATURE_COUNTS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """What the sidebar selected: the data, a layer/head slice and the experiment config."""
 
@@ -54,28 +56,48 @@ def sidebar() -> None:
             )
         bar.slider("Layer", 0, 5, 0, key="layer", bind="query-params")
     elif source == "synthetic":
-        bar.select_slider("Sequence length L", SEQ_LENS, 256, key="L", bind="query-params")
-        bar.selectbox("Head dim d", [8, 16, 32, 64, 128], index=3, key="d", bind="query-params")
+        bar.select_slider(
+            "Sequence length L", SEQ_LENS, DEFAULTS.seq_len, key="L", bind="query-params"
+        )
+        bar.selectbox(
+            "Head dim d",
+            HEAD_DIMS,
+            index=HEAD_DIMS.index(DEFAULTS.head_dim),
+            key="d",
+            bind="query-params",
+        )
         bar.slider(
             "Input scale σ",
             0.05,
             1.5,
-            0.35,
+            DEFAULTS.input_scale,
             0.05,
             key="sigma",
             bind="query-params",
             help="q, k entries ~ N(0, σ²): larger σ means peakier attention and a larger "
             "|x + y|², the quantity that makes random features fail.",
         )
-        kind = bar.selectbox("Generator", SYNTHETIC_KINDS, key="kind", bind="query-params")
+        kind = bar.selectbox(
+            "Generator",
+            SYNTHETIC_KINDS,
+            index=SYNTHETIC_KINDS.index(DEFAULTS.data_kind),
+            key="kind",
+            bind="query-params",
+        )
         bar.caption(SYNTHETIC_LABELS[kind])
         if kind == "aligned":
-            bar.slider("Alignment a", 0.0, 1.0, 0.8, 0.05, key="align", bind="query-params")
+            bar.slider(
+                "Alignment a", 0.0, 1.0, DEFAULTS.alignment, 0.05, key="align", bind="query-params"
+            )
         elif kind == "clustered":
-            bar.slider("Clusters", 1, 16, 4, key="clusters", bind="query-params")
+            bar.slider(
+                "Clusters", 1, 16, DEFAULTS.num_clusters, key="clusters", bind="query-params"
+            )
         elif kind == "low_rank":
-            bar.slider("Rank", 1, 32, 4, key="rank", bind="query-params")
-        bar.number_input("Data seed", 0, 2**31 - 1, 0, key="data_seed", bind="query-params")
+            bar.slider("Rank", 1, 32, DEFAULTS.rank, key="rank", bind="query-params")
+        bar.number_input(
+            "Data seed", 0, 2**31 - 1, DEFAULTS.data_seed, key="data_seed", bind="query-params"
+        )
     else:
         bar.file_uploader(
             "Q/K/V file(s)",
@@ -88,7 +110,7 @@ def sidebar() -> None:
         bar.number_input("Layer / batch index", 0, 4095, 0, key="layer")
     heads = {"sample": 12, "text": 12, "synthetic": 1, "upload": 64}[source]
     if source == "synthetic":
-        heads = bar.slider("Heads", 1, 8, 1, key="H", bind="query-params")
+        heads = bar.slider("Heads", 1, 8, DEFAULTS.num_heads, key="H", bind="query-params")
     bar.selectbox(
         "Head",
         ["all", *range(heads)],
@@ -97,11 +119,23 @@ def sidebar() -> None:
         help="Compare one head, or all heads of the layer at once.",
     )
     bar.header("Approximation")
-    name = bar.selectbox("Feature map", list(FEATURE_MAPS), key="fm", bind="query-params")
+    name = bar.selectbox(
+        "Feature map",
+        list(FEATURE_MAPS),
+        index=list(FEATURE_MAPS).index(DEFAULTS.feature_map),
+        key="fm",
+        bind="query-params",
+    )
     caption = bar.empty()  # filled once the projection is known: the pair sets the kernel
-    bar.select_slider("Random features m", FEATURE_COUNTS, 256, key="m", bind="query-params")
+    bar.select_slider(
+        "Random features m", FEATURE_COUNTS, DEFAULTS.num_features, key="m", bind="query-params"
+    )
     projection = bar.selectbox(
-        "Projection", list(PROJECTIONS), index=1, key="proj", bind="query-params"
+        "Projection",
+        list(PROJECTIONS),
+        index=list(PROJECTIONS).index(DEFAULTS.projection),
+        key="proj",
+        bind="query-params",
     )
     bar.caption(PROJECTION_LABELS[projection])
     caption.caption(f"{FEATURE_MAPS[name].label}: {estimated_kernel(name, projection).summary}")
@@ -109,17 +143,20 @@ def sidebar() -> None:
         "Feature seed",
         0,
         2**31 - 1,
-        0,
+        DEFAULTS.seed,
         key="seed",
         bind="query-params",
         help="Redraw the random features: the error changes, the data does not.",
     )
-    bar.toggle("Causal mask", False, key="causal", bind="query-params")
+    bar.toggle("Causal mask", DEFAULTS.causal, key="causal", bind="query-params")
     with bar.expander("Device and precision"):
-        st.selectbox("Device", ["auto", *available_devices()], key="device", bind="query-params")
+        st.selectbox(
+            "Device", [DEFAULTS.device, *available_devices()], key="device", bind="query-params"
+        )
         st.selectbox(
             "Input dtype",
-            ["float32", "float64", "bfloat16", "float16"],
+            list(DTYPES),
+            index=list(DTYPES).index(DEFAULTS.dtype),
             key="dtype",
             bind="query-params",
             help="Half types are computed with float32 sums.",
@@ -138,23 +175,25 @@ def settings() -> Settings:
         sidebar()
     state = st.session_state
     head = state.get("head", "all")
-    config = ExperimentConfig(
-        feature_map=state.get("fm", "positive"),
-        num_features=int(state.get("m", 256)),
-        projection=state.get("proj", "orthogonal"),
-        seed=int(state.get("seed", 0)),
-        causal=bool(state.get("causal", False)),
-        device=state.get("device", "auto"),
-        dtype=state.get("dtype", "float32"),
-        seq_len=int(state.get("L", 256)),
-        head_dim=int(state.get("d", 64)),
-        input_scale=float(state.get("sigma", 0.35)),
-        data_seed=int(state.get("data_seed", 0)),
-        data_kind=state.get("kind", "gaussian") if state.get("src") == "synthetic" else "gaussian",
-        alignment=float(state.get("align", 0.8)),
-        num_clusters=int(state.get("clusters", 4)),
-        rank=int(state.get("rank", 4)),
-        num_heads=int(state.get("H", 1)) if state.get("src") == "synthetic" else 1,
+    synthetic = state.get("src") == "synthetic"
+    config = replace(
+        DEFAULTS,
+        feature_map=state.get("fm", DEFAULTS.feature_map),
+        num_features=int(state.get("m", DEFAULTS.num_features)),
+        projection=state.get("proj", DEFAULTS.projection),
+        seed=int(state.get("seed", DEFAULTS.seed)),
+        causal=bool(state.get("causal", DEFAULTS.causal)),
+        device=state.get("device", DEFAULTS.device),
+        dtype=state.get("dtype", DEFAULTS.dtype),
+        seq_len=int(state.get("L", DEFAULTS.seq_len)),
+        head_dim=int(state.get("d", DEFAULTS.head_dim)),
+        input_scale=float(state.get("sigma", DEFAULTS.input_scale)),
+        data_seed=int(state.get("data_seed", DEFAULTS.data_seed)),
+        data_kind=state.get("kind", DEFAULTS.data_kind) if synthetic else DEFAULTS.data_kind,
+        alignment=float(state.get("align", DEFAULTS.alignment)),
+        num_clusters=int(state.get("clusters", DEFAULTS.num_clusters)),
+        rank=int(state.get("rank", DEFAULTS.rank)),
+        num_heads=int(state.get("H", DEFAULTS.num_heads)) if synthetic else 1,
     )
     return Settings(
         source=state.get("src", "sample"),

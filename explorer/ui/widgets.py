@@ -138,6 +138,6 @@ def diagnostics(result) -> str | None:
     return "; ".join(parts).capitalize() + "." if parts else None
 
 
-def plain(text: str) -> str:
+def escape_markdown(text: str) -> str:
     """Text from an upload (names, tokens) made inert inside markdown: no links, no markup."""
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)

@@ -58,7 +58,7 @@ _TORCH_DTYPES = frozenset(
 _MESSAGE_CHARS = 160
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, kw_only=True)
 class TensorFile:
     """One decoded upload.
 

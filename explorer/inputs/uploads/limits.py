@@ -20,7 +20,7 @@ DEFAULT_MAX_ELEMENTS = 50_000_000  # 400 MB once converted to float64
 NAME_CHARS = 60  # longest tensor or file name quoted in full in a message
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UploadLimits:
     """Caps applied to one upload (or to the set of files that make one set of inputs).
 

@@ -181,8 +181,10 @@ def test_zero_normaliser_rows_are_zero_and_counted():
 def test_bad_shapes():
     a = torch.ones(1, 4, 3)
     with pytest.raises(ValueError, match="feature dims differ"):
-        linear_attention(Features(a, torch.ones(1, 4, 2), False), torch.ones(1, 4, 1))
+        linear_attention(Features(a, torch.ones(1, 4, 2), signed=False), torch.ones(1, 4, 1))
     with pytest.raises(ValueError, match="lengths differ"):
-        linear_attention(Features(a, a, False), torch.ones(1, 5, 1))
+        linear_attention(Features(a, a, signed=False), torch.ones(1, 5, 1))
     with pytest.raises(ValueError, match="chunk_size"):
-        linear_attention(Features(a, a, False), torch.ones(1, 4, 1), causal=True, chunk_size=0)
+        linear_attention(
+            Features(a, a, signed=False), torch.ones(1, 4, 1), causal=True, chunk_size=0
+        )

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from dataclasses import replace
 
 import numpy as np
@@ -15,7 +13,7 @@ import torch.nn.functional as F
 from explorer.device import available_devices, resolve_device
 from explorer.errors import InputError
 from explorer.experiments.compare import ExperimentConfig, compare, synthetic_inputs
-from explorer.experiments.sweep import METRIC_COLUMNS, sweep
+from explorer.experiments.sweep import sweep
 from explorer.inputs.attention_inputs import AttentionInputs
 
 SMALL = ExperimentConfig(
@@ -79,31 +77,6 @@ def test_error_falls_like_inverse_sqrt_m_when_norms_are_small():
     assert -0.6 < slope < -0.4, slope
 
 
-def test_sweep_is_a_tidy_table_with_progress():
-    calls = []
-    table = sweep(
-        SMALL,
-        {"feature_map": ["positive", "trig"], "num_features": [8, 16]},
-        seeds=range(2),
-        progress=lambda done, total, cfg: calls.append((done, total)),
-    )
-    assert len(table) == 8 and calls[-1] == (8, 8) and len(calls) == 8
-    for column in (
-        "feature_map",
-        "projection",
-        "num_features",
-        "input_scale",
-        "seq_len",
-        "head_dim",
-        "seed",
-        *METRIC_COLUMNS,
-    ):
-        assert column in table.columns
-    assert set(table.seed) == {0, 1}
-    with pytest.raises(ValueError, match="cannot sweep"):
-        sweep(SMALL, {"temperature": [1.0]})
-
-
 def test_given_inputs_without_values_and_cross_attention():
     g = np.random.default_rng(0)
     inputs = AttentionInputs(
@@ -139,27 +112,6 @@ def test_half_precision_runs_with_float32_accumulation():
     result = compare(ExperimentConfig(**{**SMALL.__dict__, "dtype": "bfloat16"}))
     assert np.isfinite(result.approx_output).all()
     assert result.metrics.output_relative_error < 1.0
-
-
-def test_core_never_imports_streamlit():
-    code = (
-        "import sys, explorer, explorer.cli.main, explorer.experiments.sweep; "
-        "print('streamlit' in sys.modules)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
-
-
-def test_temperature_sweep_on_given_inputs():
-    # softmax_scale changes no data, so it can be swept on uploads: a larger scale sharpens
-    # attention (the uniform baseline moves away from exact) and makes features harder.
-    g = np.random.default_rng(1)
-    inputs = AttentionInputs(
-        g.normal(size=(1, 32, 8)), g.normal(size=(1, 32, 8)), g.normal(size=(1, 32, 4))
-    )
-    table = sweep(SMALL, {"softmax_scale": [0.05, 0.35, 1.0]}, inputs=inputs)
-    baseline = table.set_index("softmax_scale").uniform_baseline_error
-    assert baseline[0.05] < baseline[0.35] < baseline[1.0]
 
 
 def test_float64_results_stay_float64():

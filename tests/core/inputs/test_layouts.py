@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import pickle
 from pathlib import Path
@@ -11,12 +10,10 @@ import numpy as np
 import pytest
 
 from explorer.errors import InputError
-from explorer.inputs.layouts import LAYOUTS, find_qkv, resolve_layout, to_inputs
-from explorer.inputs.names import file_role, split_role, tokens_from_metadata
+from explorer.inputs.layouts import LAYOUTS, resolve_layout, to_inputs
 from explorer.inputs.uploads.decode import read_tensor_file
 from explorer.inputs.uploads.examples import encode, example_tensors
-from explorer.inputs.uploads.files import describe, input_statistics, load_inputs
-from explorer.inputs.uploads.limits import UploadLimits
+from explorer.inputs.uploads.files import load_inputs
 
 RNG = np.random.default_rng(0)
 
@@ -31,64 +28,6 @@ def canonical(heads=3, length=5, key_length=6, head_dim=4, value_dim=2, layers=2
 
 
 # The naming rule ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        ("q", ("", "q")),
-        ("Query", ("", "q")),
-        ("KEYS", ("", "k")),
-        ("values", ("", "v")),
-        ("layer0.q", ("layer0", "q")),
-        ("layers.3.query", ("layers.3", "q")),
-        ("encoder.layer.2.attention.self.key", ("encoder.layer.2.attention.self", "k")),
-        ("Layer0/V", ("layer0", "v")),
-        ("attn_k", ("attn", "k")),
-        ("h-2:value", ("h-2", "v")),
-        ("q_proj", None),
-        ("query_states", None),
-        ("wq", None),
-        ("layer0q", None),
-        ("key.weight", None),
-        ("mask", None),
-        ("", None),
-        ("k2", None),
-    ],
-)
-def test_split_role(name, expected):
-    assert split_role(name) == expected
-
-
-def test_find_qkv_picks_the_complete_group():
-    assert find_qkv(["layer0.q", "layer0.k", "layer0.v", "mask"]) == {
-        "q": "layer0.q",
-        "k": "layer0.k",
-        "v": "layer0.v",
-    }
-    assert find_qkv(["Query", "Key", "extra.q"]) == {"q": "Query", "k": "Key"}
-    assert find_qkv(["Layer1.Q", "layer1_k"]) == {"q": "Layer1.Q", "k": "layer1_k"}
-
-
-def test_find_qkv_asks_instead_of_guessing():
-    names = ["layer0.q", "layer0.k", "layer1.q", "layer1.k", "layer1.v"]
-    with pytest.raises(InputError, match="several q/k groups: 'layer0', 'layer1'"):
-        find_qkv(names)
-    assert find_qkv(names, prefix="Layer1.") == {"q": "layer1.q", "k": "layer1.k", "v": "layer1.v"}
-    with pytest.raises(InputError, match="groups: 'layer0', 'layer1'"):
-        find_qkv(names, prefix="layer2")
-    with pytest.raises(InputError, match="both 'q' and 'Q' name q"):
-        find_qkv(["q", "Q", "k"])
-    with pytest.raises(InputError, match=r"found q \('layer0.q'\), v .* but no k"):
-        find_qkv(["layer0.q", "layer0.v"])
-    with pytest.raises(InputError, match="the names are: 'a', 'b'"):
-        find_qkv(["a", "b"])
-
-
-def test_file_roles():
-    assert file_role("layer0_key", "layer0_key.npy") == "k"
-    with pytest.raises(InputError, match="cannot tell"):
-        file_role("weights", "weights.npy")
 
 
 # Layouts -----------------------------------------------------------------------------------------
@@ -237,28 +176,6 @@ def test_inputs_are_writable_copies_with_one_dtype():
 # Tokens ------------------------------------------------------------------------------------------
 
 
-def test_tokens_from_metadata():
-    tokens = json.dumps(["a", "b", "c"])
-    assert tokens_from_metadata({"tokens": tokens}, query_length=3, key_length=3) == (
-        ("a", "b", "c"),
-        ("a", "b", "c"),
-    )
-    both = {"query_tokens": '["x"]', "tokens": tokens}
-    assert tokens_from_metadata(both, query_length=1, key_length=3) == (("x",), ("a", "b", "c"))
-    assert tokens_from_metadata(None, query_length=1, key_length=1) == (None, None)
-    errors = {
-        "has 3 tokens but the key length is 4": {"tokens": tokens},
-        "not JSON": {"tokens": "[a"},
-        "list of strings": {"key_tokens": "[1, 2]"},
-        "longer than 256": {"query_tokens": json.dumps(["a" * 300])},
-    }
-    for match, metadata in errors.items():
-        with pytest.raises(InputError, match=match):
-            tokens_from_metadata(metadata, query_length=3, key_length=4)
-    with pytest.raises(InputError, match="not JSON"):
-        tokens_from_metadata({"tokens": "[" * 100_000}, query_length=1, key_length=1)
-
-
 def test_tokens_reach_the_inputs():
     q, k, _ = canonical(length=2, key_length=3)
     metadata = {"query_tokens": '["a", "b"]', "key_tokens": '["x", "y", "z"]', "other": "{"}
@@ -269,90 +186,4 @@ def test_tokens_reach_the_inputs():
 # Files -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt", ["safetensors", "npz", "pt"])
-def test_load_inputs_from_one_file(fmt):
-    tensors = example_tensors(heads=2, length=3, key_length=4)
-    tensors = {f"model.layer.0.{name}": array for name, array in tensors.items()}
-    metadata = {"query_tokens": '["a", "b", "c"]'} if fmt != "npz" else None
-    result = load_inputs([(f"capture.{fmt}", encode(tensors, fmt, metadata=metadata))])
-    np.testing.assert_array_equal(result.inputs.k, tensors["model.layer.0.k"])
-    assert result.inputs.name == f"capture.{fmt}" and result.layout == "h l d"
-    assert result.inputs.query_tokens == (("a", "b", "c") if metadata else None)
-
-
-def _npy(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
-
-
-def test_load_inputs_from_separate_files():
-    q, k, v = canonical()
-    files = [
-        ("V.safetensors", encode({"value": v[0]}, "safetensors", metadata={"tokens": "[]"})),
-        ("layer0_query.npy", _npy(q[0])),
-        ("k.pt", encode({"x": k[0]}, "pt")),
-    ]
-    with pytest.raises(InputError, match="0 tokens but the query length is 5"):
-        load_inputs(files)
-    files[0] = ("V.safetensors", encode({"value": v[0]}, "safetensors"))
-    result = load_inputs(files)
-    np.testing.assert_array_equal(result.inputs.v, v[0])
-    assert dict(result.tensor_names) == {"q": "layer0_query.npy", "k": "k.pt", "v": "V.safetensors"}
-    assert load_inputs(files[1:]).inputs.v is None
-
-
-def test_separate_file_errors():
-    q, k, _ = canonical()
-    errors = {
-        "both hold q": [("q.npy", _npy(q[0])), ("query.npy", _npy(q[0]))],
-        "cannot tell": [("q.npy", _npy(q[0])), ("x.npy", _npy(k[0]))],
-        "holds 2 tensors": [("q.npy", _npy(q[0])), ("k.npz", encode({"a": k, "b": k}, "npz"))],
-        "both q and k": [("q.npy", _npy(q[0])), ("v.npy", _npy(k[0]))],
-        "4 files": [("q.npy", b"")] * 4,
-        "no file": [],
-    }
-    for match, files in errors.items():
-        with pytest.raises(InputError, match=match):
-            load_inputs(files)
-    with pytest.raises(InputError, match="prefix"):
-        load_inputs([("q.npy", _npy(q[0])), ("k.npy", _npy(k[0]))], prefix="layer0")
-
-
-def test_caps_apply_to_all_files_together():
-    q, k, _ = canonical()
-    files = [("q.npy", _npy(q[0])), ("k.npy", _npy(k[0]))]
-    with pytest.raises(InputError, match="total"):
-        load_inputs(files, limits=UploadLimits(max_bytes=len(files[0][1]) + 10))
-    with pytest.raises(InputError, match="elements"):
-        load_inputs(files, limits=UploadLimits(max_elements=q[0].size + 10))
-
-
 # describe ----------------------------------------------------------------------------------------
-
-
-def test_describe_is_json_and_its_statistics_are_exact():
-    q, k, v = canonical(heads=2, length=3, key_length=4, head_dim=8)
-    data = encode({"layers.q": q, "layers.k": k, "layers.v": v}, "safetensors")
-    report = describe(data, "capture.safetensors", layer=1)
-    json.dumps(report)
-    assert report["qkv"] == {"q": "layers.q", "k": "layers.k", "v": "layers.v"}
-    assert (report["layout"], report["layer"], report["problem"]) == ("b h l d", 1, None)
-    assert report["layout_from"] == "shape"
-    assert report["tensors"][0]["dtype"] == "F64"
-    x, y = q[1] * 8**-0.25, k[1] * 8**-0.25
-    pairs = ((x[:, :, None, :] + y[:, None, :, :]) ** 2).sum(-1)  # (h, l, s)
-    stats = report["statistics"]
-    assert stats["mean_norm_x_plus_y_squared"] == pytest.approx(pairs.mean())
-    assert stats["max_norm_x"] == pytest.approx(np.linalg.norm(x, axis=-1).max())
-    assert stats["max_norm_x_plus_y_squared_bound"] >= pairs.max()
-    assert input_statistics(load_inputs([("c.safetensors", data)], layer=1).inputs) == stats
-
-
-def test_describe_reports_problems_but_raises_for_unreadable_files():
-    q, k, _ = canonical(heads=16, length=12, key_length=12)
-    report = describe(encode({"q": q, "k": k}, "npz"), "c.npz")
-    assert report["qkv"] == {"q": "q", "k": "k"} and "pass layout" in report["problem"]
-    assert report["statistics"] is None
-    with pytest.raises(InputError):
-        describe(b"\x00" * 10, "c.npz")
