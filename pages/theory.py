@@ -10,7 +10,8 @@ import streamlit as st
 
 from explorer import ui
 from explorer.charts.estimates import regularized_kernel_chart
-from explorer.charts.theory import delta_method_chart, orthogonal_gain_chart, relative_mse_chart
+from explorer.charts.scaling import delta_method_chart
+from explorer.charts.theory import orthogonal_gain_chart, relative_mse_chart
 from explorer.experiments.summaries import delta_method_curve, error_metric, seed_summary
 from explorer.figures.presets import fig2_figure
 

@@ -1,4 +1,4 @@
-"""Scaling charts: error vs m (log-log), error vs input scale or temperature, Performer Fig. 4.
+"""Scaling charts: error vs m (log-log, with the delta method), error vs σ or temperature, Fig. 4.
 
 Inputs are the plain summaries of ``explorer.experiments.summaries`` (one row per curve and x, with
 mean, std and the uniform baseline). Every chart keeps the uniform-attention baseline in view.
@@ -6,6 +6,7 @@ mean, std and the uniform baseline). Every chart keeps the uniform-attention bas
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 
 import numpy as np
@@ -14,9 +15,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from explorer.charts.style import BASELINE_STYLE, PALETTE, THEORY_STYLE, f32
+from explorer.kernels.feature_maps import FEATURE_MAPS
 
 DASHES = ("solid", "dash", "dot", "dashdot")
-MAP_ORDER = ("positive", "trig", "hyperbolic", "oprf", "relu", "elu_plus_one")  # fixed colours
+MAP_ORDER = tuple(FEATURE_MAPS)  # each map keeps its colour on every chart
 
 
 def map_colour(name: str) -> str:
@@ -188,5 +190,57 @@ def paper_fig4(summary: pd.DataFrame, *, title: str) -> go.Figure:
         yaxis={"title": "output MSE (mean over entries)", "type": "log"},
         height=460,
         margin={"t": 80, "l": 10, "r": 10},
+    )
+    return fig
+
+
+def delta_method_chart(
+    measured: pd.DataFrame, curve: pd.DataFrame, *, metric_label: str, title: str
+) -> go.Figure:
+    """Measured error (mean ± std over seeds) vs the delta-method curve, solid where valid."""
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=f32(measured["num_features"]),
+            y=f32(measured["mean"]),
+            mode="lines+markers",
+            name="measured (positive, iid)",
+            line={"color": PALETTE[0]},
+            error_y={"type": "data", "array": f32(measured["std"]), "thickness": 1},
+        )
+    )
+    for valid, style, label in (
+        (True, THEORY_STYLE, "delta method (valid)"),
+        (False, {"dash": "dot", "color": "#bbbbbb"}, "delta method (outside validity)"),
+    ):
+        part = curve[curve["valid"] == valid]
+        if len(part):
+            fig.add_trace(
+                go.Scatter(
+                    x=f32(part["num_features"]),
+                    y=f32(part["predicted"]),
+                    mode="lines+markers",
+                    name=label,
+                    line=style,
+                    marker={"symbol": "x", "size": 8},
+                )
+            )
+    baseline = float(measured["baseline"].mean())
+    ends = measured["num_features"].iloc[[0, -1]]
+    fig.add_trace(
+        go.Scatter(
+            x=f32(ends),
+            y=f32([baseline, baseline]),
+            mode="lines",
+            name="uniform attention",
+            line=BASELINE_STYLE,
+        )
+    )
+    fig.update_layout(
+        title=html.escape(title),  # may name an upload: plotly renders tags in titles
+        xaxis={"title": "m (random vectors)", "type": "log"},
+        yaxis={"title": metric_label, "type": "log"},
+        height=400,
+        margin={"t": 60, "l": 10, "r": 10},
     )
     return fig

@@ -6,15 +6,13 @@ ratio map takes the grid of ``theory.trig_positive_ratio`` (Performer Fig. 2).
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from explorer.charts.scaling import map_colour
-from explorer.charts.style import BASELINE_STYLE, PALETTE, THEORY_STYLE, f32
+from explorer.charts.style import BASELINE_STYLE, PALETTE, f32
 
 LOG10_RATIO_CLIP = 6.0  # colour range of log10 r: ratios beyond 10^±6 share the end colours
 
@@ -206,56 +204,4 @@ def orthogonal_gain_chart(table: pd.DataFrame, *, title: str) -> go.Figure:
     fig.update_xaxes(type="log", title_text="m (≤ d)")
     fig.update_yaxes(type="log", title_text="relative MSE of positive features", row=1, col=1)
     fig.update_layout(title=title, height=400, margin={"t": 70, "l": 10, "r": 10})
-    return fig
-
-
-def delta_method_chart(
-    measured: pd.DataFrame, curve: pd.DataFrame, *, metric_label: str, title: str
-) -> go.Figure:
-    """Measured error (mean ± std over seeds) vs the delta-method curve, solid where valid."""
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=f32(measured["num_features"]),
-            y=f32(measured["mean"]),
-            mode="lines+markers",
-            name="measured (positive, iid)",
-            line={"color": PALETTE[0]},
-            error_y={"type": "data", "array": f32(measured["std"]), "thickness": 1},
-        )
-    )
-    for valid, style, label in (
-        (True, THEORY_STYLE, "delta method (valid)"),
-        (False, {"dash": "dot", "color": "#bbbbbb"}, "delta method (outside validity)"),
-    ):
-        part = curve[curve["valid"] == valid]
-        if len(part):
-            fig.add_trace(
-                go.Scatter(
-                    x=f32(part["num_features"]),
-                    y=f32(part["predicted"]),
-                    mode="lines+markers",
-                    name=label,
-                    line=style,
-                    marker={"symbol": "x", "size": 8},
-                )
-            )
-    baseline = float(measured["baseline"].mean())
-    ends = measured["num_features"].iloc[[0, -1]]
-    fig.add_trace(
-        go.Scatter(
-            x=f32(ends),
-            y=f32([baseline, baseline]),
-            mode="lines",
-            name="uniform attention",
-            line=BASELINE_STYLE,
-        )
-    )
-    fig.update_layout(
-        title=html.escape(title),  # may name an upload: plotly renders tags in titles
-        xaxis={"title": "m (random vectors)", "type": "log"},
-        yaxis={"title": metric_label, "type": "log"},
-        height=400,
-        margin={"t": 60, "l": 10, "r": 10},
-    )
     return fig

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from explorer.kernels.feature_maps import mean_pair_sq_sum
+from explorer.kernels.exponential import mean_pair_sq_sum
 from explorer.streams import stream
 
 PAIR_SAMPLE = 20_000  # sampled (i, j) pairs of |x_i + y_j|² kept for histograms

@@ -23,7 +23,8 @@ import pandas as pd
 from explorer.attention.exact import softmax_attention
 from explorer.attention.linear import linear_attention
 from explorer.experiments.compare import ExperimentConfig, scaled_tensors, synthetic_inputs
-from explorer.kernels.feature_maps import get_feature_map, mean_pair_sq_sum
+from explorer.kernels.exponential import mean_pair_sq_sum
+from explorer.kernels.feature_maps import get_feature_map
 from explorer.kernels.projections import draw_projection
 from explorer.reference.metrics import relative_error, uniform_output
 from explorer.streams import stream

@@ -28,14 +28,20 @@ Shapes: x (..., l, d), y (..., s, d), W (m, d) → φ(x) (..., l, m'), φ(y) (..
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass
 from types import MappingProxyType
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
+
+from explorer.kernels.exponential import (
+    hyperbolic_exponent,
+    oprf_exponent,
+    positive_exponent,
+)
+from explorer.kernels.substitutes import elu_plus_one_features, relu_features
+from explorer.kernels.trigonometric import trig_features
 
 KernelKind = Literal["unbiased", "substitute"]
 Pair = tuple[torch.Tensor, torch.Tensor]
@@ -113,84 +119,6 @@ class FeatureMap:
             return lx + key_max - row_max[..., index, :], ly - key_max
 
         return Features(phi_x, phi_y, signed=self.signed, logits=logits)
-
-
-def _half_sq_norm(x: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (x * x).sum(dim=-1, keepdim=True)  # (..., l, 1)
-
-
-def positive_exponent(x, y, w, *, rows=slice(None)) -> Pair:
-    """FAVOR+: ℓ = Wx − |x|²/2 − ½ log m (Performer Lemma 1)."""
-    log_norm = 0.5 * math.log(w.shape[0])
-    xr = x[..., rows, :]
-    wx, wy = xr @ w.T, y @ w.T  # (..., r, m), (..., s, m)
-    return wx.sub_(_half_sq_norm(xr) + log_norm), wy.sub_(_half_sq_norm(y) + log_norm)
-
-
-def hyperbolic_exponent(x, y, w, *, rows=slice(None)) -> Pair:
-    """ℓ = [Wx, −Wx] − |x|²/2 − ½ log 2m (Performer eq. 5, SM^hyp+)."""
-    log_norm = 0.5 * math.log(2 * w.shape[0])
-    xr = x[..., rows, :]
-    wx, wy = xr @ w.T, y @ w.T  # (..., r, m), (..., s, m)
-    log_x = torch.cat([wx, -wx], dim=-1).sub_(_half_sq_norm(xr) + log_norm)  # (..., r, 2m)
-    log_y = torch.cat([wy, -wy], dim=-1).sub_(_half_sq_norm(y) + log_norm)  # (..., s, 2m)
-    return log_x, log_y
-
-
-def optimal_oprf_a(mean_sq_sum: torch.Tensor, head_dim: int) -> torch.Tensor:
-    """A* minimising the OPRF variance for ρ = mean |x_i + y_j|² (Likhosherstov et al. 2022).
-
-    A* = (1 − 2φ − √((2φ + 1)² + 8φ)) / 16 with φ = ρ/d; A* ≤ 0, and A* = 0 when ρ = 0.
-    """
-    phi = mean_sq_sum / head_dim
-    return (1.0 - 2.0 * phi - torch.sqrt((2.0 * phi + 1.0) ** 2 + 8.0 * phi)) / 16.0
-
-
-def mean_pair_sq_sum(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean over all pairs of |x_i + y_j|² in O((l + s)·d). Shapes: → (...)."""
-    sq_x = (x * x).sum(-1).mean(-1)  # (...)
-    sq_y = (y * y).sum(-1).mean(-1)  # (...)
-    cross = (x.mean(-2) * y.mean(-2)).sum(-1)  # (...)
-    return sq_x + sq_y + 2.0 * cross
-
-
-def oprf_exponent(x, y, w, *, rows=slice(None), a: torch.Tensor | float | None = None) -> Pair:
-    """FAVOR++: ℓ = A|w|² + B·Wx − |x|²/2 + log D − ½ log m, A fitted per head unless given."""
-    d = x.shape[-1]
-    if a is None:
-        a = optimal_oprf_a(mean_pair_sq_sum(x, y), d)  # (...): from every row, not just ``rows``
-    a = torch.as_tensor(a, dtype=x.dtype, device=x.device)
-    a = a.reshape(*a.shape, 1, 1)  # (..., 1, 1) broadcasts over rows and features
-    b = torch.sqrt(1.0 - 4.0 * a)
-    offset = a * (w * w).sum(-1) + 0.25 * d * torch.log1p(-4.0 * a) - 0.5 * math.log(w.shape[0])
-    xr = x[..., rows, :]
-    log_x = (xr @ w.T).mul_(b).add_(offset).sub_(_half_sq_norm(xr))  # (..., r, m)
-    log_y = (y @ w.T).mul_(b).add_(offset).sub_(_half_sq_norm(y))  # (..., s, m)
-    return log_x, log_y
-
-
-def trig_features(x, y, w, *, stabilize: bool = True) -> Pair:
-    """exp(|x|²/2)/√m·[sin(Wx), cos(Wx)] (Performer eq. 5, SM^trig; Rahimi & Recht)."""
-    wx, wy = x @ w.T, y @ w.T  # (..., l, m), (..., s, m)
-    norm = 1.0 / math.sqrt(w.shape[0])
-    log_hx, log_hy = _half_sq_norm(x), _half_sq_norm(y)  # (..., l, 1), (..., s, 1)
-    if stabilize:
-        log_hx = torch.zeros_like(log_hx)  # a per-query factor: drop it entirely
-        log_hy = log_hy - log_hy.amax(dim=-2, keepdim=True)  # one factor for all keys
-    phi_x = torch.cat([wx.sin(), wx.cos()], dim=-1) * (torch.exp(log_hx) * norm)
-    phi_y = torch.cat([wy.sin(), wy.cos()], dim=-1) * (torch.exp(log_hy) * norm)
-    return phi_x, phi_y
-
-
-def relu_features(x, y, w, *, stabilize: bool = True) -> Pair:
-    """Performer-ReLU generalized attention: relu(Wx)/√m (a substitute kernel)."""
-    norm = 1.0 / math.sqrt(w.shape[0])
-    return F.relu(x @ w.T) * norm, F.relu(y @ w.T) * norm
-
-
-def elu_plus_one_features(x, y, w, *, stabilize: bool = True) -> Pair:
-    """elu(x) + 1 (Katharopoulos et al. 2020): deterministic linear attention, no W."""
-    return F.elu(x) + 1.0, F.elu(y) + 1.0
 
 
 FEATURE_MAPS: MappingProxyType[str, FeatureMap] = MappingProxyType(

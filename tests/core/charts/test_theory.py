@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from explorer.charts.scaling import delta_method_chart
 from explorer.charts.theory import (
     LOG10_RATIO_CLIP,
-    delta_method_chart,
     orthogonal_gain_chart,
     ratio_map_chart,
     relative_mse_chart,

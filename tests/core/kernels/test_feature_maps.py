@@ -8,14 +8,8 @@ import pytest
 import torch
 
 from explorer.attention.linear import approximate_weights
-from explorer.kernels.feature_maps import (
-    FEATURE_MAPS,
-    get_feature_map,
-    oprf_exponent,
-    optimal_oprf_a,
-    positive_exponent,
-    positive_features,
-)
+from explorer.kernels.exponential import oprf_exponent, optimal_oprf_a, positive_exponent
+from explorer.kernels.feature_maps import FEATURE_MAPS, get_feature_map, positive_features
 from explorer.kernels.projections import draw_projection
 from explorer.streams import stream
 from explorer.theory.montecarlo import kernel_estimates, pair_from_angle
