@@ -439,7 +439,7 @@ async def browser_user(browser, url, pages, index: int, deadline: float, tally: 
                     await seed_box.press("Enter")
 
                 ok = await timed_browser(
-                    tally, "widget", index, page, new_seed, expect=f"seed {seed}:"
+                    tally, "widget", index, page, new_seed, expect=f"seed {seed}."
                 )
             if ok and more(step, deadline):
                 link = page.locator(f"a[data-testid='stSidebarNavLink'][href$='/{path}']")
@@ -681,7 +681,7 @@ async def ws_user(url: str, pages, index: int, deadline: float, tally: Tally, up
 
                 async def new_seed(done, client=client, seed=seed):
                     run = await client.rerun(widgets=[seed_state(client, seed)])
-                    return run.problems(expect=f"seed {seed}:")  # the overview's caption
+                    return run.problems(expect=f"seed {seed}.")  # the overview's caption
 
                 ok = await measure(tally, "widget", index, new_seed)
             if ok and more(step, deadline):

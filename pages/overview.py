@@ -7,6 +7,7 @@ import streamlit as st
 
 from explorer import ui
 from explorer.charts.heatmaps import attention_heatmaps
+from explorer.experiments.reading import read_comparison
 
 st.title("Attention Approximation Explorer")
 st.markdown(
@@ -23,7 +24,8 @@ with ui.errors_as_messages():
 
 m = result.metrics
 config = result.config
-cols = st.columns(4)
+reading = read_comparison(result)
+cols = st.columns(5)
 cols[0].metric(
     "Output relative error ‖Ŷ−Y‖/‖Y‖",
     ui.fmt(m.output_relative_error),
@@ -42,15 +44,17 @@ cols[3].metric(
     help="x = q·d^(-1/4), y = k·d^(-1/4). Positive features have relative variance "
     "(e^{|x+y|²} − 1)/m per kernel value: this number predicts the difficulty.",
 )
-if m.output_relative_error is not None:
-    error, baseline = m.output_relative_error, m.uniform_baseline_error
-else:  # no V: compare the attention matrices
-    error, baseline = m.weights_relative_error, m.uniform_weights_error
-verdict = "better than" if error < baseline else "**no better** than"
+cols[4].metric(
+    "Skill vs uniform",
+    f"{reading.skill:+.2f}",
+    help="1 − error / baseline: 1 is exact, 0 no better than uniform attention, below 0 worse.",
+)
+st.markdown(
+    f"**Reading.** {reading.sentence.capitalize()}. {reading.regime_sentence.capitalize()}."
+)
 st.caption(
     f"{ui.escape_markdown(data.description)}. {config.feature_map} features, "
-    f"m = {config.num_features}, {config.projection} projection, seed {config.seed}: "
-    f"{verdict} uniform attention. "
+    f"m = {config.num_features}, {config.projection} projection, seed {config.seed}. "
     f"What they estimate: {result.estimates.summary}."
 )
 if (problems := ui.diagnostics(result)) is not None:

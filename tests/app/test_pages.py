@@ -61,6 +61,14 @@ def test_default_view_is_the_real_model_with_tokens():
     np.testing.assert_allclose(diff, approx - exact, atol=1e-6)
     labels = figure(at)["data"][0]["x"]
     assert labels[0] == "0:[CLS]" and labels[-1] == "62:[SEP]"
+    # The headline reads itself: skill against uniform attention and the regime, the same
+    # numbers as the output error and baseline beside it.
+    by_label = {m.label: m.value for m in at.metric}
+    error = float(by_label["Output relative error ‖Ŷ−Y‖/‖Y‖"])
+    baseline = float(by_label["Uniform-attention baseline"])
+    assert float(by_label["Skill vs uniform"]) == pytest.approx(1 - error / baseline, abs=0.02)
+    reading = next(m.value for m in at.markdown if m.value.startswith("**Reading.**"))
+    assert "Hard regime, mean |x+y|²" in reading  # MiniLM's real heads: mean |x+y|² ≈ 15
 
 
 def test_feature_map_m_and_source_change_the_numbers():

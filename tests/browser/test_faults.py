@@ -115,7 +115,7 @@ class Session:
     def type_seed(self, seed: int) -> None:
         """Enter a feature seed in the sidebar (starts a rerun that names the seed)."""
         self.before = self.page.evaluate("() => window.__aae.finished")
-        self.expect = f"seed {seed}:"
+        self.expect = f"seed {seed}."  # the overview caption
         box = self.page.get_by_test_id("stSidebar").locator("input[aria-label='Feature seed']")
         box.fill(str(seed))
         box.press("Enter")

@@ -77,6 +77,13 @@ def read_safetensors(data: bytes, *, limits: UploadLimits, label: str, stem: str
     if len(data) < 8:
         raise InputError(f"{label} is too short for a safetensors file (truncated?)")
     (header_size,) = struct.unpack_from("<Q", data)
+    if header_size > len(data) - 8 and not data[8:9] == b"{":
+        # A safetensors file opens with its header's length, then the JSON header itself: text
+        # or any other file renamed .safetensors fails both, so say what it is not.
+        raise InputError(
+            f"{label} is not a safetensors file: its first 8 bytes do not give the length of a "
+            "JSON header inside the file"
+        )
     if header_size > limits.max_header_bytes:
         raise InputError(
             f"{label} declares a {human_bytes(header_size)} safetensors header; "

@@ -140,3 +140,23 @@ def test_compare_with_a_norms_matched_control():
     assert control["mean_pair_sq_sum_mean"] == pytest.approx(summary["mean_pair_sq_sum"])
     text = run("compare", "--input", str(sample), "--layer", "2", "--control")
     assert "control.verdict" in text.stdout
+
+
+def test_every_comparison_reads_itself(tmp_path):
+    # Text output opens with the skill against uniform attention and the regime; the JSON
+    # carries the same numbers; --save refuses a name without .npz instead of adding one.
+    small = ["compare", "--synthetic", "--seq-len", "64", "--head-dim", "16"]
+    text = run(*small, "--num-features", "32")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[0].startswith("reading: skill ") and "uniform attention" in lines[0]
+    assert lines[1].startswith("regime:  ") and "mean |x+y|²" in lines[1]
+    data = json.loads(run(*small, "--num-features", "32", "--json").stdout)
+    error, baseline = data["output_relative_error"], data["uniform_baseline_error"]
+    assert data["skill"] == pytest.approx(1 - error / baseline)
+    assert data["regime"] in ("mild", "moderate", "hard")
+    hard = json.loads(run(*small, "--scale", "1.5", "--json").stdout)
+    assert hard["regime"] == "hard" and hard["mean_pair_sq_sum"] > 3
+    refused = run(*small, "--save", str(tmp_path / "out.txt"))
+    assert refused.returncode == 2 and "--save must end in .npz" in refused.stderr
+    assert not (tmp_path / "out.txt").exists() and not (tmp_path / "out.txt.npz").exists()

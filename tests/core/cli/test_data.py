@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -44,5 +45,25 @@ def test_capture_writes_a_loadable_file(tmp_path):
     out = tmp_path / "cap.safetensors"
     result = run("capture", "--text", "The cat sat on the mat.", "--out", str(out))
     assert result.returncode == 0, result.stderr
+    assert f"wrote {out}" in result.stdout
     compared = run("compare", "--input", str(out), "--layer", "5", "--json")
     assert compared.returncode == 0, compared.stderr
+    # The file gets the mode a plain open() would (safetensors' writer leaves 0600), and a
+    # capture with no --out lands in out/, which git ignores.
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+    default = run("capture", "--text", "A second text.", cwd=tmp_path)
+    assert default.returncode == 0, default.stderr
+    assert (tmp_path / "out" / "capture.safetensors").is_file()
+    ignored = (ROOT / ".gitignore").read_text().split()
+    assert "/out/" in ignored
+
+
+def test_a_text_file_named_safetensors_is_not_a_safetensors_file(tmp_path):
+    fake = tmp_path / "notes.safetensors"
+    fake.write_text("hello, this is plain text, not tensors\n")
+    for command in (["inspect", str(fake)], ["compare", "--input", str(fake)]):
+        result = run(*command)
+        assert result.returncode == 2
+        assert "is not a safetensors file" in result.stderr and "TiB" not in result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -44,7 +45,12 @@ def test_sweep_writes_tidy_csv(tmp_path):
         str(out),
     )
     assert result.returncode == 0, result.stderr
-    assert "[8/8]" in result.stderr  # progress
+    err = result.stderr.splitlines()  # a log (not a terminal): lines with the time left
+    assert err[-2].startswith("[8/8] ") and "(took " in err[-2]
+    assert err[-1] == f"wrote {out}: 8 runs × {len(pd.read_csv(out).columns)} columns"
+    quiet = run("sweep", "--num-features", "4", "--seq-lens", "16", "--seeds", "1", "--quiet")
+    assert quiet.returncode == 0 and quiet.stderr == ""  # the CSV went to stdout
+    assert len(pd.read_csv(io.StringIO(quiet.stdout))) == 1
     table = pd.read_csv(out)
     assert len(table) == 8
     for column in (
