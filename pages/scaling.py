@@ -7,6 +7,7 @@ import streamlit as st
 from explorer import ui
 from explorer.charts.scaling import error_vs_m, error_vs_scale
 from explorer.charts.timing import timing_chart
+from explorer.experiments.config import resolve_softmax
 from explorer.experiments.summaries import (
     INPUT_SCALES,
     best_at,
@@ -40,7 +41,10 @@ config = settings.config
 with ui.errors_as_messages():
     data = ui.current_data(settings)
 head_dim = data.inputs.head_dim if data.inputs is not None else config.head_dim
-st.caption(f"Data: {ui.escape_markdown(data.description)}. Causal: {config.causal}.")
+st.caption(
+    f"Data: {ui.escape_markdown(data.description)}. Softmax: "
+    f"{resolve_softmax(config, data.inputs).label}."
+)
 
 
 def label(name: str) -> str:

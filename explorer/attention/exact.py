@@ -2,21 +2,31 @@
 
 Written out explicitly (like the pure-Python reference in torch's SDPA docstring) and computed in
 blocks of query rows, so no more than ``memory_budget`` bytes of the l×s score matrix exist at
-once. Causal masking follows SDPA's ``is_causal``: query i sees keys j ≤ i (top-left aligned).
+once. Masks (``masks``): causal as SDPA's ``is_causal`` (query i sees keys j ≤ i), a sliding
+window of w (i − w < j ≤ i), and soft-capped logits c·tanh(t/c) (Gemma 2). Grouped-query
+heads broadcast: q (..., h_kv, g, l, d) against k, v (..., h_kv, 1, s, ·).
 Shapes: q (..., l, d), k (..., s, d), v (..., s, e) → (..., l, e); leading dims broadcast.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import torch
 
+from explorer.attention.blocks import DEFAULT_MEMORY_BUDGET, block_cap, row_blocks
+from explorer.attention.masks import check_mask, hidden_keys, key_span, softcap
 from explorer.device import compute_dtype
 
-DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of l×s scores alive at once (per call)
-CACHE_BLOCK = 32 * 2**20  # bytes of one block at most: L3-sized, yet few thin (slow) products
+__all__ = [
+    "DEFAULT_MEMORY_BUDGET",
+    "check_qkv",
+    "default_scale",
+    "exact_weights",
+    "fast_softmax_attention",
+    "scores",
+    "softmax_attention",
+]
 
 
 def default_scale(head_dim: int) -> float:
@@ -47,80 +57,28 @@ def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor | None = None) -
         ) from None
 
 
-def block_cap(device: torch.device) -> int:
-    """Largest block in bytes: ``CACHE_BLOCK`` on a CPU; on an accelerator only the budget
-    caps it, since small blocks there are bound by kernel launches, not by a cache."""
-    return CACHE_BLOCK if device.type == "cpu" else 2**62
-
-
-def row_blocks(
-    num_rows: int,
-    row_bytes: int,
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
-    *,
-    cache_block: int = CACHE_BLOCK,
-) -> Iterator[slice]:
-    """Slices of query rows whose l×s blocks fit the budget (at least one row per block).
-
-    Blocks are also capped at ``cache_block`` bytes (``block_cap``): on a CPU the several passes
-    over a block then run from cache, and a block that size is reused by malloc instead of
-    page-faulting afresh.
-    """
-    rows = max(1, min(memory_budget, cache_block) // max(1, row_bytes))
-    for start in range(0, num_rows, rows):
-        yield slice(start, min(num_rows, start + rows))
-
-
-def head_row_blocks(
-    num_heads: int,
-    num_rows: int,
-    row_bytes: int,
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
-    *,
-    cache_block: int = CACHE_BLOCK,
-) -> Iterator[tuple[slice, slice]]:
-    """(heads, rows) blocks of a flattened (n, l, s) problem; ``row_bytes`` is for one head.
-
-    A head whose whole l×s fits is grouped with others; a longer one is cut into ``row_blocks``
-    of its own, so every block keeps as many rows as the budget allows: a block of few rows over
-    many heads makes thin, slow matrix products.
-    """
-    cap = min(memory_budget, cache_block)
-    if num_rows * row_bytes <= cap:
-        step = max(1, cap // max(1, num_rows * row_bytes))
-        for start in range(0, num_heads, step):
-            yield slice(start, min(num_heads, start + step)), slice(0, num_rows)
-        return
-    for head in range(num_heads):
-        for rows in row_blocks(num_rows, row_bytes, memory_budget, cache_block=cache_block):
-            yield slice(head, head + 1), rows
-
-
-def causal_mask(rows: slice, num_keys: int, device: torch.device) -> torch.Tensor:
-    """True where query i may not see key j (j > i). Shapes: (rows, s)."""
-    query_pos = torch.arange(rows.start, rows.stop, device=device).unsqueeze(-1)  # (r, 1)
-    key_pos = torch.arange(num_keys, device=device)  # (s,)
-    return key_pos > query_pos
-
-
-def visible_keys(rows: slice, num_keys: int, causal: bool) -> int:
-    """Keys any query of the block can see: causal rows i < stop see only keys j < stop."""
-    return min(num_keys, rows.stop) if causal else num_keys
-
-
 def scores(
-    q: torch.Tensor, k: torch.Tensor, rows: slice, *, causal: bool, scale: float, keys: int
+    q: torch.Tensor,
+    k: torch.Tensor,
+    rows: slice,
+    *,
+    causal: bool,
+    scale: float,
+    keys: int,
+    window: int | None = None,
+    cap: float | None = None,
 ) -> torch.Tensor:
-    """Q Kᵀ·scale for a block of rows and the first ``keys`` keys, −inf where hidden.
+    """Q Kᵀ·scale (soft-capped) for a block of rows and the first ``keys`` keys, −inf where hidden.
 
     Shapes: q (..., l, d), k (..., s, d) → (..., r, keys).
     """
     work = compute_dtype(q.dtype)
     block = q[..., rows, :].to(work) * scale  # (..., r, d): scaling r·d entries, not r·s
-    out = block @ k[..., :keys, :].to(work).transpose(-2, -1)  # (..., r, keys)
-    if causal and keys > rows.start:  # only keys rows.start.. are hidden from some rows
-        hidden = causal_mask(slice(0, rows.stop - rows.start), keys - rows.start, q.device)
-        out[..., rows.start :].masked_fill_(hidden, float("-inf"))
+    out = softcap(block @ k[..., :keys, :].to(work).transpose(-2, -1), cap)  # (..., r, keys)
+    positions = torch.arange(rows.start, rows.stop, device=q.device)
+    hidden = hidden_keys(positions, keys, causal=causal, window=window)  # (r, keys) or None
+    if hidden is not None:
+        out.masked_fill_(hidden, float("-inf"))
     return out
 
 
@@ -131,12 +89,16 @@ def exact_weights(
     rows: slice | None = None,
     causal: bool = False,
     scale: float | None = None,
+    window: int | None = None,
+    cap: float | None = None,
 ) -> torch.Tensor:
-    """softmax(Q Kᵀ·scale) for a block of query rows. Shapes: → (..., rows, s)."""
+    """softmax(Q Kᵀ·scale + mask) for a block of query rows. Shapes: → (..., rows, s)."""
+    check_mask(causal=causal, window=window)
     rows = rows or slice(0, q.shape[-2])
     scale = default_scale(q.shape[-1]) if scale is None else scale
-    keys = visible_keys(rows, k.shape[-2], causal)
-    weights = torch.softmax(scores(q, k, rows, causal=causal, scale=scale, keys=keys), dim=-1)
+    keys = key_span(rows.start, rows.stop, k.shape[-2], causal=causal)
+    block = scores(q, k, rows, causal=causal, scale=scale, keys=keys, window=window, cap=cap)
+    weights = torch.softmax(block, dim=-1)
     if keys == k.shape[-2]:
         return weights
     full = weights.new_zeros(*weights.shape[:-1], k.shape[-2])  # (..., r, s)
@@ -152,9 +114,12 @@ def softmax_attention(
     causal: bool = False,
     scale: float | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    window: int | None = None,
+    cap: float | None = None,
 ) -> torch.Tensor:
     """Exact attention output, computed in row blocks. Shapes: → (..., l, e)."""
     check_qkv(q, k, v)
+    check_mask(causal=causal, window=window)
     batch = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
     num_heads = math.prod(batch)
     work = compute_dtype(q.dtype)
@@ -162,10 +127,10 @@ def softmax_attention(
     out = torch.empty(*batch, q.shape[-2], v.shape[-1], dtype=work, device=q.device)
     values = v.to(work)
     row_bytes = 2 * num_heads * k.shape[-2] * torch.finfo(work).bits // 8  # scores + weights
-    cap = block_cap(q.device)
-    for rows in row_blocks(q.shape[-2], row_bytes, memory_budget, cache_block=cap):
-        keys = visible_keys(rows, k.shape[-2], causal)  # causal: later keys are all hidden
-        block = scores(q, k, rows, causal=causal, scale=scale, keys=keys)  # (..., r, keys)
+    cap_bytes = block_cap(q.device)
+    for rows in row_blocks(q.shape[-2], row_bytes, memory_budget, cache_block=cap_bytes):
+        keys = key_span(rows.start, rows.stop, k.shape[-2], causal=causal)  # later keys hidden
+        block = scores(q, k, rows, causal=causal, scale=scale, keys=keys, window=window, cap=cap)
         out[..., rows, :] = torch.softmax(block, dim=-1) @ values[..., :keys, :]
     return out
 
@@ -178,18 +143,38 @@ def fast_softmax_attention(
     causal: bool = False,
     scale: float | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    window: int | None = None,
+    cap: float | None = None,
 ) -> torch.Tensor:
     """The exact output, fastest where memory stays bounded. Shapes: → (..., l, e).
 
-    On a CPU with e = d: torch's SDPA on a 4-D (1, n, l, d) view, which selects its flash
-    kernel there (blocked, O(l) memory). Otherwise SDPA may take its L×L math path (3-D inputs,
-    e ≠ d, float64 or MPS elsewhere), so the row-blocked ``softmax_attention`` runs instead.
+    On a CPU with e = d, no window and no soft-cap: torch's SDPA on 4-D (1, n, l, d) views,
+    which selects its flash kernel there (blocked, O(l) memory), grouped-query heads through
+    its ``enable_gqa`` (no repeated K/V). Otherwise SDPA may take its L×L math path (3-D
+    inputs, e ≠ d, explicit masks, float64 or MPS elsewhere), so the row-blocked
+    ``softmax_attention`` runs instead.
     """
     check_qkv(q, k, v)
-    if q.device.type != "cpu" or v.shape[-1] != q.shape[-1]:
-        return softmax_attention(q, k, v, causal=causal, scale=scale, memory_budget=memory_budget)
-    batch = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    blocked = q.device.type != "cpu" or v.shape[-1] != q.shape[-1] or window or cap
+    if blocked or q.dim() > 4:
+        return softmax_attention(
+            q, k, v, causal=causal, scale=scale, memory_budget=memory_budget, window=window,
+            cap=cap,
+        )  # fmt: skip
     work = compute_dtype(q.dtype)
+    grouped = q.dim() == 4 and k.shape[-3] == 1 and v.shape[-3] == 1  # (h_kv, g, ·) vs (h_kv, 1, ·)
+    if grouped:
+        batch = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])  # (h_kv, g)
+        out = torch.nn.functional.scaled_dot_product_attention(
+            q.to(work).expand(*batch, *q.shape[-2:]).reshape(1, -1, *q.shape[-2:]),  # (1, h, l, d)
+            k.to(work).reshape(1, -1, *k.shape[-2:]),  # (1, h_kv, s, d): no repeated copy
+            v.to(work).reshape(1, -1, *v.shape[-2:]),  # (1, h_kv, s, e)
+            is_causal=causal,
+            scale=default_scale(q.shape[-1]) if scale is None else scale,
+            enable_gqa=True,
+        )  # (1, h, l, e)
+        return out.reshape(*batch, q.shape[-2], v.shape[-1])
+    batch = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
 
     def heads(t: torch.Tensor) -> torch.Tensor:  # (..., n, ·) → (1, n, ·, ·)
         return t.to(work).expand(*batch, *t.shape[-2:]).reshape(1, -1, *t.shape[-2:])

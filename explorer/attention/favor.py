@@ -18,8 +18,9 @@ from functools import partial
 import torch
 
 from explorer.attention.exact import check_qkv, default_scale
-from explorer.attention.linear import LinearAttention, _flat_rows, out_of_range
+from explorer.attention.linear import LinearAttention
 from explorer.attention.log_domain import log_domain_rows, underflow_floor
+from explorer.attention.normalizers import flat_rows, out_of_range
 from explorer.device import compute_dtype
 from explorer.kernels.feature_maps import positive_features
 
@@ -60,7 +61,7 @@ def favor_attention(
     work, dev = compute_dtype(q.dtype), q.device
     n, l, s = math.prod(batch), q.shape[-2], k.shape[-2]
     d, e, m = q.shape[-1], v.shape[-1], projection.shape[0]
-    q, k, v = (_flat_rows(t.to(work), batch) for t in (q, k, v))  # (n, ·, ·)
+    q, k, v = (flat_rows(t.to(work), batch) for t in (q, k, v))  # (n, ·, ·)
     root = math.sqrt(default_scale(d) if scale is None else scale)
     # x·w·log₂e = q·(√scale·log₂e·w); |x|²/2 and 1/√m are per-row factors: they cancel.
     w_q = (projection.to(work) * (root * LOG2E)).T.contiguous()  # (d, m)

@@ -49,11 +49,13 @@ def log_domain_rows(
     positions: torch.Tensor,
     *,
     causal: bool,
+    window: int | None = None,
     memory_budget: int = LOG_DOMAIN_BUDGET,
 ) -> tuple[torch.Tensor | None, torch.Tensor]:
     """(P̂V, log D) of the given query rows, exactly. Shapes: → (n, r, e) or None, (n, r).
 
-    ``positions`` (r,) are the rows' query positions (causal rows see keys j ≤ position).
+    ``positions`` (r,) are the rows' query positions (causal rows see keys j ≤ position, and
+    with a window only j > position − window).
     """
     n, r, m = log_q.shape
     s = log_k.shape[-2]
@@ -64,8 +66,7 @@ def log_domain_rows(
     for keys in _key_blocks(n, r, s, m, log_q.element_size(), memory_budget):
         block = log_kernel_block(log_q, log_k[:, keys])  # (n, r, c)
         if causal:
-            hidden = torch.arange(keys.start, keys.stop, device=dev) > positions.unsqueeze(-1)
-            block.masked_fill_(hidden, -math.inf)  # (r, c) broadcast over heads
+            block.masked_fill_(_hidden(keys, positions, window), -math.inf)  # (r, c), all heads
         new = torch.maximum(running, block.amax(-1, keepdim=True))
         safe = torch.where(torch.isfinite(new), new, torch.zeros_like(new))
         weights = torch.exp(block - safe)  # (n, r, c); 0 where hidden
@@ -75,24 +76,36 @@ def log_domain_rows(
             acc = acc * rescale + weights @ values[:, keys].to(dtype)
         running = new
     log_normalizer = (running + torch.log(total)).squeeze(-1)  # (n, r)
-    output = None if acc is None else acc / total
+    output = None if acc is None else acc / total.clamp(min=torch.finfo(dtype).tiny)
     return output, log_normalizer
 
 
+def _hidden(keys: slice, positions: torch.Tensor, window: int | None) -> torch.Tensor:
+    index = torch.arange(keys.start, keys.stop, device=positions.device)  # (c,)
+    hidden = index > positions.unsqueeze(-1)  # (r, c)
+    if window is not None:
+        hidden |= index <= positions.unsqueeze(-1) - window
+    return hidden
+
+
 def log_domain_weights(
-    log_q: torch.Tensor, log_k: torch.Tensor, positions: torch.Tensor, *, causal: bool
+    log_q: torch.Tensor,
+    log_k: torch.Tensor,
+    positions: torch.Tensor,
+    *,
+    causal: bool,
+    window: int | None = None,
 ) -> torch.Tensor:
     """P̂ of the given rows over every key, exactly. Shapes: (n, r, m'), (n, s, m') → (n, r, s).
 
     Only for the few rows that underflow: it holds the (n, r, s) result at once.
     """
-    _, log_d = log_domain_rows(log_q, log_k, None, positions, causal=causal)
+    _, log_d = log_domain_rows(log_q, log_k, None, positions, causal=causal, window=window)
     s = log_k.shape[-2]
     out = torch.empty(*log_q.shape[:-1], s, dtype=log_q.dtype, device=log_q.device)
     for keys in _key_blocks(*log_q.shape[:2], s, log_q.shape[-1], log_q.element_size(), 2**25):
         block = log_kernel_block(log_q, log_k[:, keys])
         if causal:
-            hidden = torch.arange(keys.start, keys.stop, device=log_q.device) > positions[:, None]
-            block.masked_fill_(hidden, -math.inf)
+            block.masked_fill_(_hidden(keys, positions, window), -math.inf)
         out[..., keys] = torch.exp(block - log_d.unsqueeze(-1))
     return out

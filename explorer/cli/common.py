@@ -127,9 +127,42 @@ def add_approximation(parser: argparse.ArgumentParser) -> None:
     add_device_options(parser)
 
 
+def add_softmax_options(parser: argparse.ArgumentParser) -> None:
+    """--causal/--no-causal, --softmax-scale, --window, --softcap: default, the inputs' own."""
+    parser.add_argument(
+        "--causal",
+        action=argparse.BooleanOptionalAction,
+        default=DEFAULTS.causal,
+        help="causal (autoregressive) masking; default: the input's own (a capture records "
+        "its model's), else not causal",
+    )
+    parser.add_argument(
+        "--softmax-scale",
+        type=float,
+        default=DEFAULTS.softmax_scale,
+        metavar="SCALE",
+        help="the factor of q·k; default: the input's own, else 1/√d",
+    )
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=DEFAULTS.window,
+        metavar="KEYS",
+        help="sliding window of causal attention (query i sees keys i − KEYS < j ≤ i; 0: "
+        "none); default: the input's own per layer, else none",
+    )
+    parser.add_argument(
+        "--softcap",
+        type=float,
+        default=DEFAULTS.softcap,
+        metavar="C",
+        help="soft-cap the logits t to C·tanh(t/C) (0: none); default: the input's own, else none",
+    )
+
+
 def add_device_options(parser: argparse.ArgumentParser) -> None:
-    """--causal, --device, --dtype."""
-    parser.add_argument("--causal", action="store_true", help="causal (autoregressive) masking")
+    """--causal and the other softmax options, --device, --dtype."""
+    add_softmax_options(parser)
     parser.add_argument(
         "--device", default=DEFAULTS.device, help="auto (cuda, then mps, then cpu), cpu, cuda, mps"
     )

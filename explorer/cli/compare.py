@@ -117,6 +117,7 @@ def summary(result: Comparison) -> dict:
         "mean_pair_sq_sum": float(stats.mean_pair_sq_sum.mean()),
         "approx_seconds": result.timings.approx_seconds,
         "reference_seconds": result.timings.reference_seconds,
+        "softmax": asdict(result.softmax),
         "config": asdict(result.config),
     }
 
@@ -132,6 +133,9 @@ def run(args: argparse.Namespace) -> int:
         projection=args.projection,
         seed=args.seed,
         causal=args.causal,
+        softmax_scale=args.softmax_scale,
+        window=args.window,
+        softcap=args.softcap,
         device=args.device,
         dtype=args.dtype,
         seq_len=args.seq_len,
@@ -169,7 +173,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"reading: {out['reading']}")
     print(f"regime:  {out['regime_reading']}")
     print(f"kernel:  {out['estimates']}")
-    flat = {k: v for k, v in out.items() if k not in ("config", "control", "reading", "estimates")}
+    print(f"softmax: {result.softmax.label}")
+    skip = ("config", "control", "reading", "estimates", "softmax")
+    flat = {k: v for k, v in out.items() if k not in skip}
     flat.pop("regime_reading")
     flat.update({f"control.{k}": v for k, v in out.get("control", {}).items()})
     for key, value in flat.items():

@@ -88,7 +88,13 @@ def run(args: argparse.Namespace) -> int:
 
     out = None if args.out is None else output_path(args.out, suffix=".csv", option="--out")
     base = ExperimentConfig(
-        causal=args.causal, device=args.device, dtype=args.dtype, num_heads=args.heads
+        causal=args.causal,
+        softmax_scale=args.softmax_scale,
+        window=args.window,
+        softcap=args.softcap,
+        device=args.device,
+        dtype=args.dtype,
+        num_heads=args.heads,
     )
     axes = {
         "feature_map": args.feature_maps,

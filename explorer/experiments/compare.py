@@ -18,7 +18,7 @@ import torch
 
 from explorer.attention.linear import linear_attention
 from explorer.device import compute_dtype, resolve_device, resolve_dtype, timed
-from explorer.experiments.config import ExperimentConfig
+from explorer.experiments.config import ExperimentConfig, Softmax, resolve_softmax
 from explorer.experiments.statistics import InputStatistics, input_statistics
 from explorer.inputs.attention_inputs import AttentionInputs
 from explorer.inputs.synthetic import structured_inputs
@@ -62,6 +62,7 @@ class Comparison:
     estimates: EstimatedKernel | None = None  # the kernel these features estimate
     out_of_range_rows: int = 0  # rows with |ŷ_i| > max_j |v_j|: impossible for softmax
     recomputed_rows: int = 0  # rows recomputed in the log domain (their products underflowed)
+    softmax: Softmax | None = None  # the exact softmax computed: scale, causal, window, cap
 
 
 def synthetic_inputs(config: ExperimentConfig) -> AttentionInputs:
@@ -85,20 +86,22 @@ def scaled_tensors(
     """x = q·√scale, y = k·√scale and v on the config's device, in its compute dtype.
 
     Inputs are cast to the chosen dtype first (its rounding is part of the experiment), then
-    computed in float32 when that dtype is half precision. Shapes: (n, l, d), (n, s, d), (n, s, e).
+    computed in float32 when that dtype is half precision. Query heads are grouped by their key
+    head, so everything downstream broadcasts instead of repeating K and V.
+    Shapes: (h_kv, g, l, d), (h_kv, 1, s, d), (h_kv, 1, s, e) with g = h / h_kv.
     """
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
     work = compute_dtype(dtype)
-    d = inputs.head_dim
-    scale = (1.0 / math.sqrt(d)) if config.softmax_scale is None else config.softmax_scale
+    root = math.sqrt(resolve_softmax(config, inputs).scale)
+    groups = inputs.num_kv_heads, inputs.group
 
     def load(array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(array).to(device=device, dtype=dtype).to(work)
 
-    x = load(inputs.q) * math.sqrt(scale)  # (n, l, d)
-    y = load(inputs.k) * math.sqrt(scale)  # (n, s, d)
-    v = load(inputs.v) if inputs.v is not None else None  # (n, s, e)
+    x = (load(inputs.q) * root).reshape(*groups, *inputs.q.shape[1:])  # (h_kv, g, l, d)
+    y = (load(inputs.k) * root).unsqueeze(1)  # (h_kv, 1, s, d)
+    v = load(inputs.v).unsqueeze(1) if inputs.v is not None else None  # (h_kv, 1, s, e)
     return x, y, v
 
 
@@ -113,7 +116,9 @@ def compare(
     sampled query rows per head; the output errors stay exact over every row.
     """
     inputs = synthetic_inputs(config) if inputs is None else inputs
-    x, y, v = scaled_tensors(config, inputs)
+    softmax = resolve_softmax(config, inputs)
+    x, y, v = scaled_tensors(config, inputs)  # (h_kv, g, l, d), (h_kv, 1, s, d), (h_kv, 1, s, e)
+    mask = {"causal": softmax.causal, "window": softmax.window}
     device, work, d = x.device, x.dtype, inputs.head_dim
     fmap = get_feature_map(config.feature_map)
     projection = None
@@ -126,9 +131,7 @@ def compare(
     approx_seconds, approx = 0.0, None
     if v is not None:
         approx_seconds, approx = timed(
-            lambda: linear_attention(
-                features, v, causal=config.causal, chunk_size=config.chunk_size
-            ),
+            lambda: linear_attention(features, v, **mask, chunk_size=config.chunk_size),
             device,
         )
     reference_seconds, reference = timed(
@@ -139,7 +142,8 @@ def compare(
             features,
             None if approx is None else approx.output,
             PassOptions(
-                causal=config.causal,
+                **mask,
+                softcap=softmax.softcap,
                 max_side=MAX_SIDE if with_maps else None,
                 query_rows=sampled_rows(config, x.shape[-2]),
                 memory_budget=config.memory_budget,
@@ -150,7 +154,10 @@ def compare(
     )
 
     def to_numpy(t: torch.Tensor | None) -> np.ndarray | None:  # float64 stays float64
-        return None if t is None else t.to(compute_dtype(t.dtype)).cpu().numpy()
+        if t is None:
+            return None
+        flat = t.reshape(-1, *t.shape[-2:])  # (h_kv, g, l, e) → (h, l, e)
+        return flat.to(compute_dtype(t.dtype)).cpu().numpy()
 
     return Comparison(
         config=config,
@@ -172,4 +179,5 @@ def compare(
         estimates=estimated_kernel(config.feature_map, config.projection),
         out_of_range_rows=0 if approx is None else approx.out_of_range_rows,
         recomputed_rows=0 if approx is None else approx.recomputed_rows,
+        softmax=softmax,
     )

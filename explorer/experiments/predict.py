@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from explorer.experiments.compare import ExperimentConfig, scaled_tensors, synthetic_inputs
+from explorer.experiments.config import resolve_softmax
 from explorer.inputs.attention_inputs import AttentionInputs
 from explorer.theory.closed_forms import DeltaMethodPrediction, delta_method_output_mse
 
@@ -24,13 +25,17 @@ def predict_output_error(
     """Delta-method prediction for positive features on these inputs, or None if too long.
 
     Uses the first ``MAX_PREDICTED_ROWS`` queries of every head (all when fewer), on the CPU
-    in float64; returns None without V or when s exceeds ``MAX_PREDICTED_KEYS``.
+    in float64; returns None without V, when s exceeds ``MAX_PREDICTED_KEYS``, or for a
+    sliding window or soft-capped logits (the derivation assumes neither).
     """
     inputs = synthetic_inputs(config) if inputs is None else inputs
+    softmax = resolve_softmax(config, inputs)
     if inputs.v is None or inputs.k.shape[1] > MAX_PREDICTED_KEYS:
+        return None
+    if softmax.window is not None or softmax.softcap is not None:
         return None
     x, y, v = scaled_tensors(replace(config, device="cpu", dtype="float64"), inputs)
     rows = slice(0, min(MAX_PREDICTED_ROWS, x.shape[-2]))
     return delta_method_output_mse(
-        x, y, v, num_features=config.num_features, causal=config.causal, rows=rows
+        x, y, v, num_features=config.num_features, causal=softmax.causal, rows=rows
     )

@@ -31,18 +31,25 @@ class InputStatistics:
 
 
 def input_statistics(x: torch.Tensor, y: torch.Tensor, *, seed: int = 0) -> InputStatistics:
-    """|x|², |y|², mean and a random sample of |x_i + y_j|² (O(l·d) memory)."""
-    n = math.prod(x.shape[:-2])
+    """|x|², |y|², mean and a random sample of |x_i + y_j|² (O(l·d) memory).
+
+    Shapes: x (..., l, d), y (..., s, d) broadcasting (grouped heads: (h_kv, g, ·) against
+    (h_kv, 1, ·)); per-query-head arrays come out (h, ·), the key norms per key head (h_kv, s).
+    """
+    batch = torch.broadcast_shapes(x.shape[:-2], y.shape[:-2])
+    n = math.prod(batch)
+    xf = x.expand(*batch, *x.shape[-2:]).reshape(n, *x.shape[-2:]).cpu()  # (h, l, d)
+    yk = y.reshape(-1, *y.shape[-2:]).cpu()  # (h_kv, s, d): each key head once
+    kv = torch.arange(yk.shape[0]).reshape(y.shape[:-2] or (1,)).expand(batch).reshape(-1)
     generator = stream("pair_sample", seed).generator()
     i, j, h = (
         torch.from_numpy(generator.integers(size, size=PAIR_SAMPLE))
         for size in (x.shape[-2], y.shape[-2], n)
     )
-    xf, yf = x.reshape(n, *x.shape[-2:]).cpu(), y.reshape(n, *y.shape[-2:]).cpu()  # (n, l|s, d)
-    pairs = ((xf[h, i] + yf[h, j]) ** 2).sum(-1)  # (PAIR_SAMPLE,)
+    pairs = ((xf[h, i] + yk[kv[h], j]) ** 2).sum(-1)  # (PAIR_SAMPLE,)
     return InputStatistics(
         x_sq_norms=(xf**2).sum(-1).double().numpy(),
-        y_sq_norms=(yf**2).sum(-1).double().numpy(),
-        mean_pair_sq_sum=mean_pair_sq_sum(xf.double(), yf.double()).numpy(),
+        y_sq_norms=(yk**2).sum(-1).double().numpy(),
+        mean_pair_sq_sum=mean_pair_sq_sum(x.double(), y.double()).reshape(-1).cpu().numpy(),
         pair_sq_sum_sample=pairs.double().numpy(),
     )

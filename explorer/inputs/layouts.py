@@ -15,7 +15,8 @@ Layouts name the axes of each of q (…, l, d), k (…, s, d) and v (…, s, e):
 as in (l, h, d) and (b, l, h, d) captures; heads-second captures with l ≤ h cannot be told
 apart, so always name their layout. ``head`` keeps one head (default all). Cross-attention
 (l ≠ s) is fine; q and k must share d, k and v share h and s. Grouped-query k/v (h_q / g
-heads) are repeated g times, as the model does, and the result says so.
+heads) stay as they are (never repeated): query head i uses k/v head i // g, and the result
+says so.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class LoadedInputs:
         tensor_names: role ('q', 'k', 'v') → the tensor or file it came from.
         source_shapes: role → the shape before selection.
         kv_repeat: each k/v head serves this many q heads (grouped-query); 1 otherwise.
+            The k/v arrays keep their own heads: nothing is repeated.
         layout_from: "argument" (explicit), "metadata" (the file's ``layout`` entry, used
             when the argument is "auto") or "shape" (read from the ranks by "auto").
     """
@@ -78,7 +80,7 @@ class LoadedInputs:
             choice += f", index {self.layer} of the first axis"
         choice += ", all heads" if self.head is None else f", head {self.head}"
         if self.kv_repeat > 1:
-            choice += f", k/v heads repeated {self.kv_repeat}× (grouped-query)"
+            choice += f", {self.kv_repeat} query heads per k/v head (grouped-query)"
         return "; ".join(parts) + f" as {choice}"
 
 
@@ -122,10 +124,6 @@ def assemble(
         shaped = {
             role: a[head : head + 1] if role == "q" else a[kv : kv + 1]
             for role, a in shaped.items()
-        }
-    elif repeat > 1:
-        shaped = {
-            role: a if role == "q" else np.repeat(a, repeat, axis=0) for role, a in shaped.items()
         }
     dtype = np.result_type(*(array.dtype for array in shaped.values()), np.float32)
     copies = {role: np.array(a, dtype=dtype, order="C", copy=True) for role, a in shaped.items()}

@@ -13,7 +13,7 @@ matched    Gaussian directions with the row norms of a reference (your upload): 
 Everything is drawn from the seed's own stream (``synthetic_data``; the control's from
 ``control_data``), in float64 on the CPU: the same numbers on every device, and never the
 numbers of the random features.
-Shapes: q (h, l, d), k (h, s, d), v (h, s, e).
+Shapes: q (h, l, d), k (h_kv, s, d), v (h_kv, s, e); h_kv = h unless ``num_kv_heads``.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class SyntheticSpec:
     head_dim: int
     input_scale: float
     seed: int
+    num_kv_heads: int | None = None  # key/value heads (grouped-query), dividing h; None: h
     key_len: int | None = None
     value_dim: int | None = None
     alignment: float = 0.8  # aligned: how far each key leans to its query, in [0, 1]
@@ -74,6 +75,12 @@ class SyntheticSpec:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not (math.isfinite(self.input_scale) and self.input_scale >= 0):
             raise ValueError(f"input_scale must be a finite number ≥ 0, got {self.input_scale}")
+        if self.num_kv_heads is not None and (
+            self.num_kv_heads < 1 or self.num_heads % self.num_kv_heads
+        ):
+            raise ValueError(
+                f"num_kv_heads = {self.num_kv_heads} must divide num_heads = {self.num_heads}"
+            )
         if not 0.0 <= self.alignment <= 1.0:
             raise ValueError(f"alignment must be in [0, 1], got {self.alignment}")
 
@@ -86,30 +93,35 @@ def structured_inputs(spec: SyntheticSpec) -> AttentionInputs:
         return torch.from_numpy(g.standard_normal(shape))  # float64
 
     h, l, d, sigma = spec.num_heads, spec.seq_len, spec.head_dim, spec.input_scale
+    hk = h if spec.num_kv_heads is None else spec.num_kv_heads  # key/value heads
+    group = h // hk  # query heads per key head
     s = l if spec.key_len is None else spec.key_len
     e = d if spec.value_dim is None else spec.value_dim
     if spec.kind == "gaussian":
-        q, k = draw(h, l, d), draw(h, s, d)  # (h, l, d), (h, s, d) in units of σ
+        q, k = draw(h, l, d), draw(hk, s, d)  # (h, l, d), (h_kv, s, d) in units of σ
         name = f"gaussian σ={sigma:g}"
     elif spec.kind == "aligned":
         a = spec.alignment
         q = draw(h, l, d)  # (h, l, d) in units of σ
-        partner = q[:, torch.arange(s) % l]  # (h, s, d): key j leans to query j mod l
-        k = a * partner + math.sqrt(1.0 - a**2) * draw(h, s, d)
+        partner = q[::group, torch.arange(s) % l]  # (h_kv, s, d): key j leans to query j mod l
+        k = a * partner + math.sqrt(1.0 - a**2) * draw(hk, s, d)  # (of its group's first head)
         name = f"aligned keys a={a:g}, σ={sigma:g}"
     elif spec.kind == "clustered":
         c = spec.num_clusters
-        centres = draw(h, c, d)  # (h, c, d)
-        q = centres[:, torch.from_numpy(g.integers(c, size=l))] + 0.3 * draw(h, l, d)
-        k = centres[:, torch.from_numpy(g.integers(c, size=s))] + 0.3 * draw(h, s, d)
+        centres = draw(hk, c, d)  # (h_kv, c, d): a group's queries share its keys' centres
+        around = centres.repeat_interleave(group, dim=0)  # (h, c, d)
+        q = around[:, torch.from_numpy(g.integers(c, size=l))] + 0.3 * draw(h, l, d)
+        k = centres[:, torch.from_numpy(g.integers(c, size=s))] + 0.3 * draw(hk, s, d)
         name = f"{c} clusters, σ={sigma:g}"
     else:
         r = min(spec.rank, d)
         basis, _ = torch.linalg.qr(draw(d, r))  # (d, r) orthonormal columns
         lift = basis.T * math.sqrt(d / r)  # (r, d): keeps E|q|² = d
-        q, k = draw(h, l, r) @ lift, draw(h, s, r) @ lift  # (h, l, d), (h, s, d)
+        q, k = draw(h, l, r) @ lift, draw(hk, s, r) @ lift  # (h, l, d), (h_kv, s, d)
         name = f"rank {r} Q/K, σ={sigma:g}"
-    v = draw(h, s, e)  # (h, s, e)
+    if group > 1:
+        name += f", {hk} key heads"
+    v = draw(hk, s, e)  # (h_kv, s, e)
     return AttentionInputs((q * sigma).numpy(), (k * sigma).numpy(), v.numpy(), name=name)
 
 

@@ -65,5 +65,6 @@ def oprf_exponent(x, y, w, *, rows=slice(None), a: torch.Tensor | float | None =
     offset = a * (w * w).sum(-1) + 0.25 * d * torch.log1p(-4.0 * a) - 0.5 * math.log(w.shape[0])
     xr = x[..., rows, :]
     log_x = (xr @ w.T).mul_(b).add_(offset).sub_(_half_sq_norm(xr))  # (..., r, m)
-    log_y = (y @ w.T).mul_(b).add_(offset).sub_(_half_sq_norm(y))  # (..., s, m)
+    # A is per query head, so under grouped heads each query head gets its own key features.
+    log_y = (y @ w.T) * b + offset - _half_sq_norm(y)  # (..., s, m), broadcast to A's heads
     return log_x, log_y

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from explorer.attention.linear import SMALL_NORMALIZER
+from explorer.attention.normalizers import SMALL_NORMALIZER
 from explorer.streams import stream
 
 ENTRY_SAMPLE = 20_000  # sampled entries of P̂ − P kept for histograms

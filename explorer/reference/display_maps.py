@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from explorer.attention.exact import DEFAULT_MEMORY_BUDGET, block_cap, exact_weights, row_blocks
+from explorer.attention.blocks import block_cap, row_blocks
+from explorer.attention.exact import exact_weights
 from explorer.attention.linear import approximate_weights
 from explorer.kernels.feature_maps import Features
 
@@ -80,20 +81,15 @@ class MapPooler:
         )
 
 
-def attention_maps(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    features: Features,
-    *,
-    causal: bool,
-    max_side: int = MAX_SIDE,
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
-) -> AttentionMaps:
-    """P and P̂ per head, average-pooled to at most ``max_side`` per axis, on their own.
+def attention_maps(x: torch.Tensor, y: torch.Tensor, features: Features, options) -> AttentionMaps:
+    """P and P̂ per head, average-pooled to at most ``options.max_side`` per axis, on their own.
 
-    ``reference.metrics.reference_errors`` pools the same maps inside its metrics pass; this
-    standalone pass builds P and P̂ from ``exact_weights`` and ``approximate_weights``.
+    ``options`` is the reference pass's ``PassOptions`` (masks, max side, memory budget);
+    ``reference.metrics.reference_errors`` pools the same maps inside its metrics pass, while
+    this standalone pass builds P and P̂ from ``exact_weights`` and ``approximate_weights``.
     """
+    max_side = MAX_SIDE if options.max_side is None else options.max_side
+    mask = {"causal": options.causal, "window": options.window}
     num_rows, num_keys = x.shape[-2], y.shape[-2]
     batch = torch.broadcast_shapes(
         x.shape[:-2], y.shape[:-2], features.query.shape[:-2], features.key.shape[:-2]
@@ -101,10 +97,11 @@ def attention_maps(
     heads = math.prod(batch)
     pooler = MapPooler(heads, num_rows, num_keys, max_side=max_side, device=x.device)
     row_bytes = 4 * heads * num_keys * 8
-    for rows in row_blocks(num_rows, row_bytes, memory_budget, cache_block=block_cap(x.device)):
+    budget = options.memory_budget
+    for rows in row_blocks(num_rows, row_bytes, budget, cache_block=block_cap(x.device)):
         r = rows.stop - rows.start
-        p = exact_weights(x, y, rows=rows, causal=causal, scale=1.0)  # (..., r, s)
-        p_hat = approximate_weights(features, rows=rows, causal=causal)  # (..., r, s)
+        p = exact_weights(x, y, rows=rows, scale=1.0, cap=options.softcap, **mask)  # (..., r, s)
+        p_hat = approximate_weights(features, rows=rows, **mask)  # (..., r, s)
         p, p_hat = (t.expand(*batch, r, num_keys).reshape(heads, r, num_keys) for t in (p, p_hat))
         pooler.add(p, p_hat, slice(0, heads), rows)
     return pooler.maps()

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 
 from explorer.attention.exact import fast_softmax_attention
+from explorer.attention.masks import visible_counts
+from explorer.attention.normalizers import visible_sum
 from explorer.kernels.feature_maps import Features
 from explorer.reference.display_maps import AttentionMaps, attention_maps
 from explorer.reference.fused_pass import PassOptions, row_pass
@@ -52,13 +54,16 @@ class ErrorMetrics:
     entry_error_sample: np.ndarray  # (≤ ENTRY_SAMPLE,): sampled P̂_ij − P_ij
 
 
-def uniform_output(v: torch.Tensor, num_queries: int, *, causal: bool) -> torch.Tensor:
+def uniform_output(
+    v: torch.Tensor, num_queries: int, *, causal: bool, window: int | None = None
+) -> torch.Tensor:
     """Output of uniform attention: mean of the visible values. Shapes: → (..., l, e)."""
     if not causal:
         return v.mean(dim=-2, keepdim=True).expand(*v.shape[:-2], num_queries, v.shape[-1])
-    prefix = torch.cumsum(v, dim=-2)  # (..., s, e)
-    last = torch.arange(num_queries, device=v.device).clamp(max=v.shape[-2] - 1)  # (l,)
-    return prefix[..., last, :] / (last + 1).to(v.dtype).unsqueeze(-1)
+    rows = torch.arange(num_queries, device=v.device)  # (l,)
+    total = visible_sum(v.transpose(-2, -1), num_queries, window=window)  # (..., e, l)
+    counts = visible_counts(rows, v.shape[-2], causal=True, window=window).clamp(min=1)
+    return (total / counts.to(v.dtype)).transpose(-2, -1)  # (..., l, e)
 
 
 def relative_error(approx: torch.Tensor, exact: torch.Tensor) -> float:
@@ -84,6 +89,7 @@ def _with_outputs(
     approx_output: torch.Tensor | None,
     *,
     causal: bool,
+    window: int | None = None,
 ) -> ErrorMetrics:
     """ErrorMetrics from the weight fields and the two outputs (None fields without V)."""
     if v is None or exact_output is None or approx_output is None:
@@ -95,7 +101,7 @@ def _with_outputs(
             **weights,
         )
     num_queries = exact_output.shape[-2]
-    baseline = uniform_output(v.to(exact_output.dtype), num_queries, causal=causal)
+    baseline = uniform_output(v.to(exact_output.dtype), num_queries, causal=causal, window=window)
     rms = float(torch.linalg.vector_norm(exact_output.cpu().double())) / math.sqrt(
         max(1, exact_output[..., 0].numel())
     )
@@ -123,7 +129,7 @@ def error_metrics(
     Without V (``v`` and both outputs None) the output errors are None: only weights compare.
     """
     weights = weight_metrics(x, y, features, options)
-    return _with_outputs(weights, v, *outputs, causal=options.causal)
+    return _with_outputs(weights, v, *outputs, causal=options.causal, window=options.window)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,12 +159,12 @@ def reference_errors(
     sampled = options if every_row else replace(options, max_side=None)
     done = row_pass(x, y, features, sampled, values=v if every_row else None)
     exact, maps = done.exact_output, done.maps
-    budget, causal = options.memory_budget, options.causal
+    mask = {"causal": options.causal, "window": options.window}
     if not every_row and v is not None:
-        exact = fast_softmax_attention(x, y, v, causal=causal, scale=1.0, memory_budget=budget)
-    if not every_row and options.max_side is not None:
-        maps = attention_maps(
-            x, y, features, causal=causal, max_side=options.max_side, memory_budget=budget
+        exact = fast_softmax_attention(
+            x, y, v, **mask, scale=1.0, memory_budget=options.memory_budget, cap=options.softcap
         )
-    metrics = _with_outputs(done.weights, v, exact, approx_output, causal=causal)
+    if not every_row and options.max_side is not None:
+        maps = attention_maps(x, y, features, options)
+    metrics = _with_outputs(done.weights, v, exact, approx_output, **mask)
     return Reference(exact_output=exact, metrics=metrics, maps=maps)

@@ -21,7 +21,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from explorer.attention.exact import causal_mask, exact_weights
+from explorer.attention.exact import exact_weights
+from explorer.attention.masks import hidden_keys
 
 UnbiasedMap = Literal["trig", "positive", "hyperbolic", "oprf"]
 VALID_DENOMINATOR_VARIANCE = 0.1  # delta method trusted while Var(D̂)/D² stays well below 1
@@ -158,8 +159,9 @@ def delta_method_output_mse(
     x, y, v = x.double(), y.double(), v.double()
     p = exact_weights(x, y, rows=rows, causal=causal, scale=1.0)  # (..., r, s)
     logits = x[..., rows, :] @ y.transpose(-2, -1)  # (..., r, s)
-    if causal:
-        logits = logits.masked_fill(causal_mask(rows, y.shape[-2], x.device), float("-inf"))
+    hidden = hidden_keys(torch.arange(rows.start, rows.stop), y.shape[-2], causal=causal)
+    if hidden is not None:
+        logits = logits.masked_fill(hidden, float("-inf"))
     log_d = torch.logsumexp(logits, dim=-1)  # (..., r)
     gram = y @ y.transpose(-2, -1)  # (..., s, s)
     shift = gram.amax(dim=(-2, -1), keepdim=True)

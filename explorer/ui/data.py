@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
@@ -40,18 +40,13 @@ def _capture(text: str):
 
 
 def _select_head(inputs: AttentionInputs, head: int | None) -> AttentionInputs:
+    """One query head with its key/value head (grouped-query heads share theirs), or all."""
     if head is None:
         return inputs
-    if not 0 <= head < inputs.num_heads:
-        raise ExplorerError(f"head {head} does not exist: the data has {inputs.num_heads} heads")
-    v = None if inputs.v is None else inputs.v[head : head + 1]
-    return replace(
-        inputs,
-        q=inputs.q[head : head + 1],
-        k=inputs.k[head : head + 1],
-        v=v,
-        name=f"{inputs.name}, head {head}",
-    )
+    try:
+        return inputs.head(head)
+    except ValueError as error:
+        raise ExplorerError(str(error)) from None
 
 
 def uploaded_files() -> list[tuple[str, bytes]]:

@@ -24,6 +24,7 @@ DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
 UPLOAD_TYPES = [extension.lstrip(".") for extension in EXTENSIONS]
 SEQ_LENS = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 HEAD_DIMS = [8, 16, 32, 64, 128]
+CAUSAL_CHOICES = {"auto": DEFAULTS.causal, "on": True, "off": False}  # auto: the data's own
 FEATURE_COUNTS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 
 
@@ -148,7 +149,33 @@ def sidebar() -> None:
         bind="query-params",
         help="Redraw the random features: the error changes, the data does not.",
     )
-    bar.toggle("Causal mask", DEFAULTS.causal, key="causal", bind="query-params")
+    with bar.expander("Softmax: the data's own unless set here"):
+        st.selectbox(
+            "Causal mask",
+            list(CAUSAL_CHOICES),
+            key="causal",
+            bind="query-params",
+            help="auto: the data's own (a capture records its model's), else not causal.",
+        )
+        st.number_input(
+            "Sliding window (keys)",
+            min_value=-1,
+            max_value=2**20,
+            value=-1,
+            key="window",
+            bind="query-params",
+            help="−1: the data's own per layer; 0: none; w: query i sees keys i − w < j ≤ i "
+            "(causal attention only).",
+        )
+        st.number_input(
+            "Softmax scale",
+            min_value=0.0,
+            value=0.0,
+            format="%.5f",
+            key="scale",
+            bind="query-params",
+            help="0: the data's own, else 1/√d.",
+        )
     with bar.expander("Device and precision"):
         st.selectbox(
             "Device", [DEFAULTS.device, *available_devices()], key="device", bind="query-params"
@@ -182,7 +209,9 @@ def settings() -> Settings:
         num_features=int(state.get("m", DEFAULTS.num_features)),
         projection=state.get("proj", DEFAULTS.projection),
         seed=int(state.get("seed", DEFAULTS.seed)),
-        causal=bool(state.get("causal", DEFAULTS.causal)),
+        causal=CAUSAL_CHOICES[state.get("causal", "auto")],
+        window=None if int(state.get("window", -1)) < 0 else int(state["window"]),
+        softmax_scale=float(state.get("scale", 0.0)) or DEFAULTS.softmax_scale,
         device=state.get("device", DEFAULTS.device),
         dtype=state.get("dtype", DEFAULTS.dtype),
         seq_len=int(state.get("L", DEFAULTS.seq_len)),

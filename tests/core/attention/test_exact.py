@@ -6,14 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from explorer.attention.exact import (
-    CACHE_BLOCK,
-    block_cap,
-    exact_weights,
-    fast_softmax_attention,
-    head_row_blocks,
-    softmax_attention,
-)
+from explorer.attention.blocks import CACHE_BLOCK, block_cap, head_row_blocks
+from explorer.attention.exact import exact_weights, fast_softmax_attention, softmax_attention
 from tests.conftest import gaussian
 
 # float64 reference vs float64 SDPA: both are exact up to rounding of O(s) sums, ~1e-15.
@@ -144,3 +138,9 @@ def test_fast_path_uses_sdpa_only_where_its_flash_kernel_applies(generator, monk
     torch.testing.assert_close(fast_softmax_attention(q, q, v, causal=True), expected)
     with pytest.raises(AssertionError, match="SDPA called"):
         fast_softmax_attention(q, q, gaussian(2, 9, 8, generator=generator))
+
+
+def test_head_blocks_stay_inside_their_group():
+    # Grouped-query heads: heads 0-3 share key slab 0, heads 4-7 slab 1; no block mixes them.
+    blocks = list(head_row_blocks(8, 10, 100, 2**20, group=4))
+    assert {(h.start // 4, (h.stop - 1) // 4) for h, _ in blocks} == {(0, 0), (1, 1)}

@@ -143,12 +143,15 @@ def test_cross_attention_and_shape_errors_name_both_tensors():
         to_inputs({"q": q[0, :, :0], "k": k[0]})
 
 
-def test_grouped_query_heads_are_repeated():
+def test_grouped_query_heads_are_kept_not_repeated():
+    # The core handles grouped-query heads itself (query head i uses k/v head i // g), so an
+    # upload's two k/v heads stay two: no repeated copy of K or V is ever made.
     q, k, v = canonical(heads=4)
     tensors = {"q": q[0], "k": k[0, :2], "v": v[0, :2]}
     result = to_inputs(tensors)
     assert result.kv_repeat == 2 and "grouped-query" in result.summary()
-    np.testing.assert_array_equal(result.inputs.k, np.repeat(k[0, :2], 2, axis=0))
+    np.testing.assert_array_equal(result.inputs.k, k[0, :2])
+    assert result.inputs.num_kv_heads == 2 and result.inputs.group == 2
     one = to_inputs(tensors, head=3)
     np.testing.assert_array_equal(one.inputs.k, k[0, 1:2])
     with pytest.raises(InputError, match="not a divisor"):

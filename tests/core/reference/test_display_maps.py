@@ -11,6 +11,7 @@ from explorer.attention.linear import approximate_weights
 from explorer.kernels.feature_maps import Features, get_feature_map
 from explorer.kernels.projections import draw_projection
 from explorer.reference.display_maps import attention_maps
+from explorer.reference.fused_pass import PassOptions
 from explorer.streams import stream
 from tests.conftest import gaussian
 
@@ -22,7 +23,9 @@ def test_pooling_equals_manual_block_means(budget, causal):
     x, y = gaussian(2, 50, 4, generator=g), gaussian(2, 37, 4, generator=g)
     w = draw_projection("iid", 8, 4, stream=stream("features", 0))
     features = get_feature_map("trig")(x, y, w)
-    maps = attention_maps(x, y, features, causal=causal, max_side=8, memory_budget=budget)
+    maps = attention_maps(
+        x, y, features, PassOptions(causal=causal, max_side=8, memory_budget=budget)
+    )
     assert maps.pool == (7, 5) and maps.exact.shape == (2, 8, 8)
     for full, pooled in (
         (exact_weights(x, y, causal=causal, scale=1.0), maps.exact),
@@ -41,6 +44,6 @@ def test_pooling_equals_manual_block_means(budget, causal):
 def test_small_maps_are_not_pooled():
     g = torch.Generator().manual_seed(42)
     x = gaussian(1, 20, 4, generator=g)
-    maps = attention_maps(x, x, Features(x.exp(), x.exp(), signed=False), causal=False)
+    maps = attention_maps(x, x, Features(x.exp(), x.exp(), signed=False), PassOptions())
     assert maps.pool == (1, 1)
     np.testing.assert_allclose(maps.exact, exact_weights(x, x, scale=1.0).float().numpy())

@@ -146,7 +146,7 @@ def test_one_fused_pass_equals_the_separate_ones(causal, budget):
     separate = error_metrics(x, y, v, features, (sdpa, approx), PassOptions(causal=causal))
     for name in ("output_relative_error", "weights_relative_error", "row_kl_mean", "row_tv_mean"):
         assert getattr(fused.metrics, name) == pytest.approx(getattr(separate, name), rel=1e-10)
-    maps = attention_maps(x, y, features, causal=causal, max_side=7)
+    maps = attention_maps(x, y, features, PassOptions(causal=causal, max_side=7))
     assert fused.maps.pool == maps.pool == (6, 6) and fused.maps.exact.shape == (6, 7, 7)
     np.testing.assert_allclose(fused.maps.exact, maps.exact, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(fused.maps.approx, maps.approx, rtol=1e-5, atol=1e-7)
