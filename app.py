@@ -16,6 +16,7 @@ st.set_page_config(
     page_icon=":material/blur_on:",
     layout="wide",
 )
+ui.start_run()  # counts runs: a Cancel click's run skips the page's other uncached work
 PAGES = [
     st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
     st.Page("pages/data.py", title="Data", icon=":material/dataset:"),

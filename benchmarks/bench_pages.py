@@ -33,7 +33,9 @@ FIRST_GOAL, RERUN_GOAL = 2.0, 0.3
 
 
 def steady_state_navigation() -> None:
-    """Run app.py on every rerun, as a live server does (see tests/app/conftest.py)."""
+    """Streamlit's steady state on a live server, where the legacy ``pages/`` flag is off after
+    the first run. AppTest resets it before every run, so each page run would go through
+    ``ui.run_from_app`` (explorer/ui/entry.py) and time one more compile of app.py."""
     original = PagesManager.__init__
 
     def init(self, *args, **kwargs):

@@ -583,9 +583,9 @@ class StreamlitSocket:
         kind = element.WhichOneof("type")
         if kind == "exception":
             run.exceptions.append(f"{element.exception.type}: {element.exception.message}")
-        elif kind == "alert":
+        elif kind == "alert":  # markdown too: messages escape the uploads they quote
             (run.errors if element.alert.format == Alert.ERROR else run.texts).append(
-                element.alert.body
+                re.sub(r"\\(.)", r"\1", element.alert.body)
             )
         elif kind == "plotly_chart":
             run.charts += 1

@@ -11,6 +11,8 @@ import streamlit as st
 from explorer import ui
 from explorer.charts.heatmaps import attention_heatmaps, head_grid, query_distribution
 
+ui.run_from_app()  # first: a page opened on its own (a deep link) runs app.py instead
+
 st.title("Attention maps")
 st.markdown(
     "Left: the exact softmax attention P. Middle: the matrix the random features imply, "
@@ -36,17 +38,14 @@ fig = attention_heatmaps(
     key_tokens=result.key_tokens,
     title=f"{data.description}: head {label}",
 )
-ui.chart(fig, "maps_main")
 rows, cols = np.indices(maps.exact[head].shape)
-table = pd.DataFrame(
-    {
-        "query": rows.ravel(),
-        "key": cols.ravel(),
-        "exact": maps.exact[head].ravel(),
-        "approx": maps.approx[head].ravel(),
-    }
-)
-ui.downloads(fig, table, "attention_map")
+table = pd.DataFrame({"query": rows.ravel(), "key": cols.ravel()})
+if maps.pool == (1, 1) and result.query_tokens and result.key_tokens:
+    table["query_token"] = np.asarray(result.query_tokens, dtype=object)[rows.ravel()]
+    table["key_token"] = np.asarray(result.key_tokens, dtype=object)[cols.ravel()]
+table["exact"] = maps.exact[head].ravel()
+table["approx"] = maps.approx[head].ravel()
+ui.chart(fig, "maps_main", table=table, name="attention_map")
 
 st.subheader("One query")
 st.caption(
@@ -60,19 +59,20 @@ query = st.select_slider(
     list(range(length)),
     value=min(length - 1, length // 2),
     key="maps_query",
-    format_func=(lambda i: f"{i}: {tokens[i]}") if tokens else str,
+    # Options render markdown: a token from an upload is escaped.
+    format_func=(lambda i: f"{i}: {ui.escape_markdown(tokens[i])}") if tokens else str,
 )
 key_tokens = result.key_tokens if maps.pool == (1, 1) else None
-st.plotly_chart(
-    query_distribution(
-        maps.exact[head, query],
-        maps.approx[head, query],
-        key_tokens=key_tokens,
-        query_label=str(query),
-    ),
-    key="maps_query_chart",
-    width="stretch",
+fig_query = query_distribution(
+    maps.exact[head, query],
+    maps.approx[head, query],
+    key_tokens=key_tokens,
+    query_label=str(query),
 )
+query_table = pd.DataFrame(
+    {"key": np.arange(length), "exact": maps.exact[head, query], "approx": maps.approx[head, query]}
+)
+ui.chart(fig_query, "maps_query_chart", table=query_table, name="query_attention")
 if maps.pool != (1, 1):
     st.caption(f"Rows and keys are averaged in blocks of {maps.pool[0]}×{maps.pool[1]} here.")
 
@@ -101,7 +101,7 @@ def build_grid():
 
 
 grid_key = (everything.config, tuple(d.key for d in grid_data), kind)
-ui.chart(ui.cached_figure("head_grid", grid_key, build_grid), "maps_grid")
+ui.chart(ui.cached_figure("head_grid", grid_key, build_grid), "maps_grid", name="head_grid")
 st.caption(
     "Rows are layers, columns heads. A real model's heads differ a lot: some attend "
     "broadly (easy to approximate), some sharply (hard)."

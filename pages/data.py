@@ -11,6 +11,8 @@ from explorer.charts.errors import norm_histograms
 from explorer.experiments.control import CONTROL_DRAWS, control_table, verdict
 from explorer.theory.closed_forms import relative_mse
 
+ui.run_from_app()  # first: a page opened on its own (a deep link) runs app.py instead
+
 st.title("Data")
 st.markdown(
     "Choose the source in the sidebar: the **built-in real model** (Q/K/V of all-MiniLM-L6-v2 on "
@@ -40,7 +42,10 @@ if data.inputs is not None:
     st.dataframe(pd.DataFrame(rows), hide_index=True)
     if inputs.query_tokens:
         st.caption("Tokens (used as axis labels of the attention maps):")
-        st.text(" ".join(inputs.query_tokens))
+        st.text(" ".join(inputs.query_tokens))  # st.text: plain text, never markdown
+    if data.metadata:
+        st.caption("What the file says about itself (its metadata, as plain text):")
+        st.dataframe(pd.DataFrame(data.metadata, columns=["key", "value"]), hide_index=True)
     if inputs.v is None:
         st.info("No V was given: the tool compares attention weights only. Output errors need V.")
 
@@ -64,11 +69,17 @@ regime = (
 )
 st.caption(f"Predicted regime: {regime}. Real models typically have mean |x+y|² of 9–20.")
 fig = norm_histograms(stats.x_sq_norms, stats.pair_sq_sum_sample)
-ui.chart(fig, "data_norms")
 table = pd.DataFrame({"pair_sq_sum": stats.pair_sq_sum_sample})
-ui.downloads(fig, table, "input_norms")
+ui.chart(fig, "data_norms", table=table, name="input_norms")
 
-if data.inputs is not None and settings.source != "synthetic":
+if settings.matched:
+    st.subheader("Structure or norms?")
+    st.info(
+        "Matched norms are on (sidebar): these inputs already are random directions with your "
+        "data's row norms. Switch them off to set your data beside this control.",
+        icon=":material/info:",
+    )
+elif data.inputs is not None and settings.source != "synthetic":
     st.subheader("Structure or norms?")
     st.markdown(
         "A **control**: the same row norms |q_i| and |k_j| as your data, with the directions "
@@ -94,12 +105,4 @@ if data.inputs is not None and settings.source != "synthetic":
                 "undefined": "The two errors cannot be compared here (undefined values).",
             }[verdict(real, control)]
         )
-        st.download_button(
-            "Control table (CSV)",
-            table.to_csv(index=False),
-            file_name="norms_control.csv",
-            mime="text/csv",
-            key="control_csv",
-            on_click="ignore",
-            icon=":material/download:",
-        )
+        ui.csv_download(table, "norms_control", "Control table (CSV)")

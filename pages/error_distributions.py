@@ -9,6 +9,8 @@ from explorer import ui
 from explorer.charts.errors import ecdf, error_histogram, seed_spread
 from explorer.kernels.feature_maps import FEATURE_MAPS
 
+ui.run_from_app()  # first: a page opened on its own (a deep link) runs app.py instead
+
 st.title("Error distributions")
 st.markdown(
     "One number hides a lot. These charts show **where** the approximation errs: in which "
@@ -28,20 +30,22 @@ with left:
     fig = error_histogram(
         m.entry_error_sample, title="P̂ − P, sampled entries", x_title="P̂_ij − P_ij", log_y=True
     )
-    ui.chart(fig, "err_entries")
+    entries = pd.DataFrame({"entry_error": m.entry_error_sample.ravel()})
+    ui.chart(fig, "err_entries", table=entries, name="entry_errors")
 with right:
     fig_cdf = ecdf(
         m.entry_error_sample,
         title="How many entries are within a tolerance",
         x_title="|P̂_ij − P_ij|",
     )
-    ui.chart(fig_cdf, "err_ecdf")
+    ui.chart(fig_cdf, "err_ecdf", table=entries, name="entry_errors_ecdf")
 st.caption(
     f"Max |P̂ − P| = {ui.fmt(m.max_abs_error)}. Relative per-entry errors are not "
     "shown: they explode on tiny weights and say little about the output."
 )
 
 st.subheader("Query rows")
+rows = pd.DataFrame({"row_tv": m.row_tv.ravel(), "row_kl": m.row_kl.ravel()})
 left, right = st.columns(2)
 with left:
     fig_tv = error_histogram(
@@ -50,7 +54,7 @@ with left:
         x_title="½ Σ_j |P̂_ij − P_ij|",
         baseline=m.uniform_row_tv_mean,
     )
-    ui.chart(fig_tv, "err_tv")
+    ui.chart(fig_tv, "err_tv", table=rows, name="row_errors")
 with right:
     fig_kl = error_histogram(
         m.row_kl,
@@ -58,10 +62,8 @@ with right:
         x_title="KL (nats)",
         baseline=m.uniform_row_kl_mean,
     )
-    ui.chart(fig_kl, "err_kl")
+    ui.chart(fig_kl, "err_kl", table=rows, name="row_kl")
 st.caption(ui.row_coverage(m))
-rows = pd.DataFrame({"row_tv": m.row_tv.ravel(), "row_kl": m.row_kl.ravel()})
-ui.downloads(fig_tv, rows, "row_errors")
 
 st.subheader("Across redraws of the features")
 st.caption(
@@ -85,7 +87,11 @@ metric = (
     "output_relative_error" if m.output_relative_error is not None else ("weights_relative_error")
 )
 with ui.errors_as_messages():
-    table = ui.sweep_table(settings, data, {"feature_map": maps}, range(seeds))
+    table = ui.sweep_table(
+        settings, data, {"feature_map": maps}, range(seeds), name="err_seeds", what="the redraws"
+    )
+    if table is None:  # cancelled: a note and a Run button instead; nothing below waits
+        st.stop()
     predicted = {}
     if "positive" in maps and metric == "output_relative_error":
         guess = ui.prediction(settings, data)
@@ -97,5 +103,4 @@ with ui.errors_as_messages():
                 "variance is too large here, where the first-order formula over-predicts."
             )
 fig_seeds = seed_spread(table, metric=metric, predicted=predicted)
-ui.chart(fig_seeds, "err_seeds_chart")
-ui.downloads(fig_seeds, table, "seed_spread")
+ui.chart(fig_seeds, "err_seeds_chart", table=table, name="seed_spread")

@@ -9,6 +9,8 @@ from explorer import ui
 from explorer.charts.heatmaps import attention_heatmaps
 from explorer.experiments.reading import read_comparison
 
+ui.run_from_app()  # first: a page opened on its own (a deep link) runs app.py instead
+
 st.title("Attention Approximation Explorer")
 st.markdown(
     "Softmax attention compares every query with every key, which costs **O(L²)**. "
@@ -68,7 +70,6 @@ fig = attention_heatmaps(
     key_tokens=result.key_tokens,
     title=f"Head {settings.head if settings.head is not None else 0}",
 )
-ui.chart(fig, "overview_maps")
 summary = pd.DataFrame(
     [
         {
@@ -84,7 +85,7 @@ summary = pd.DataFrame(
         }
     ]
 )
-ui.downloads(fig, summary, "overview")
+ui.chart(fig, "overview_maps", table=summary, name="overview")
 
 st.subheader("Explore")
 links = st.columns(3)

@@ -25,6 +25,8 @@ from explorer.kernels.feature_maps import FEATURE_MAPS
 from explorer.kernels.projections import PROJECTIONS
 from explorer.ui.sidebar import FEATURE_COUNTS
 
+ui.run_from_app()  # first: a page opened on its own (a deep link) runs app.py instead
+
 LABELS = {
     "output_relative_error": "output relative error ‖Ŷ−Y‖/‖Y‖",
     "weights_relative_error": "attention-matrix error ‖P̂−P‖/‖P‖",
@@ -68,30 +70,31 @@ if not maps or not projections:
 else:
     axes = {"feature_map": maps, "projection": projections, "num_features": ms}
     with ui.errors_as_messages():
-        table = ui.sweep_table(settings, data, axes, range(seeds))
-    metric = error_metric(table)
-    summary = seed_summary(table, x="num_features", by=("feature_map", "projection"), metric=metric)
-    curve = None
-    if show_theory and "positive" in maps and metric == "output_relative_error":
-        guess = ui.prediction(settings, data)
-        if guess is None:
-            st.caption("No prediction: it needs V and at most 2048 keys.")
-        else:
-            curve = delta_method_curve(guess, reference_m=config.num_features, ms=ms)
-            first = smallest_valid_m(curve)
-            st.caption(
-                "The delta method (theory notes §2.9) is first order in 1/m: it is drawn only "
-                "where the normaliser's relative variance is below 0.1, "
-                + (f"here from m = {first} on." if first else "which is nowhere in this range.")
-            )
-    fig_m = error_vs_m(summary, metric_label=LABELS[metric], prediction=curve)
-    ui.chart(fig_m, "sc_m_chart")
-    st.caption(
-        f"{len(table)} runs ({len(ms)} values of m × {seeds} seeds per curve). The dotted grey "
-        "line is the m^(-1/2) law of a Monte Carlo average: curves flatter than it are in the "
-        "heavy-tailed regime, where the error falls slower until m passes about exp(|x+y|²)."
-    )
-    ui.downloads(fig_m, table, "error_vs_m")
+        table = ui.sweep_table(settings, data, axes, range(seeds), name="sc_m", what="the m sweep")
+    if table is not None:  # None: cancelled, a note and a Run button instead
+        metric = error_metric(table)
+        by = ("feature_map", "projection")
+        summary = seed_summary(table, x="num_features", by=by, metric=metric)
+        curve = None
+        if show_theory and "positive" in maps and metric == "output_relative_error":
+            guess = ui.prediction(settings, data)
+            if guess is None:
+                st.caption("No prediction: it needs V and at most 2048 keys.")
+            else:
+                curve = delta_method_curve(guess, reference_m=config.num_features, ms=ms)
+                first = smallest_valid_m(curve)
+                st.caption(
+                    "The delta method (theory notes §2.9) is first order in 1/m: it is drawn only "
+                    "where the normaliser's relative variance is below 0.1, "
+                    + (f"here from m = {first} on." if first else "which is nowhere in this range.")
+                )
+        fig_m = error_vs_m(summary, metric_label=LABELS[metric], prediction=curve)
+        ui.chart(fig_m, "sc_m_chart", table=table, name="error_vs_m")
+        st.caption(
+            f"{len(table)} runs ({len(ms)} values of m × {seeds} seeds per curve). The dotted grey "
+            "line is the m^(-1/2) law of a Monte Carlo average: curves flatter than it are in the "
+            "heavy-tailed regime, where the error falls slower until m passes about exp(|x+y|²)."
+        )
 
 synthetic = data.inputs is None  # drawn from the config: σ is a sweep axis (else: one head)
 st.subheader("Error vs input scale σ" if synthetic else "Error vs temperature")
@@ -129,35 +132,39 @@ if not scale_maps:
 else:
     axes = {"feature_map": scale_maps, "projection": [projection], axis: values}
     with ui.errors_as_messages():
-        scale_table = ui.sweep_table(settings, data, axes, range(scale_seeds))
-    if not synthetic:
-        scale_table = with_temperature(scale_table, head_dim)
-    metric = error_metric(scale_table)
-    scale_summary = seed_summary(scale_table, x=x, by=("feature_map",), metric=metric)
-    points = breakdown(scale_summary, x=x)
-    fig_s = error_vs_scale(
-        scale_summary, x=x, x_title=x_title, metric_label=LABELS[metric], breakdowns=points
-    )
-    ui.chart(fig_s, "sc_scale_chart")
-    symbol = "σ" if synthetic else "τ"
-    broken = [f"{name} from {symbol} = {p:g}" for name, p in points.items() if p is not None]
-    kept = [name for name, p in points.items() if p is None]
-    smallest, largest = (best_at(scale_summary, x=x, value=f(scale_summary[x])) for f in (min, max))
-    st.caption(
-        f"At m = {config.num_features} ({projection}), {scale_seeds} seed(s) per point. "
-        + ("At or above the uniform baseline: " + "; ".join(broken) + ". " if broken else "")
-        + (f"Below it up to the largest {symbol}: {', '.join(kept)}. " if kept else "")
-        + f"Lowest error at the smallest {symbol}: {smallest}; at the largest: {largest}."
-    )
-    if {"oprf", "positive"} <= set(scale_maps):
-        ratio = error_ratio(scale_summary, x=x, numerator="oprf", denominator="positive")
-        st.caption(
-            f"FAVOR++ (oprf) over FAVOR+ (positive): error × {ratio.min():.2f} at best "
-            f"({symbol} = {ratio.idxmin():g}), × {ratio.iloc[-1]:.2f} at the largest {symbol}. "
-            "For one kernel value the closed forms promise a gain exponential in |x+y|²; the "
-            "output error shows what is left of it after normalisation."
+        scale_table = ui.sweep_table(
+            settings, data, axes, range(scale_seeds), name="sc_scale", what="the scale sweep"
         )
-    ui.downloads(fig_s, scale_table, "error_vs_scale")
+    if scale_table is not None:
+        if not synthetic:
+            scale_table = with_temperature(scale_table, head_dim)
+        metric = error_metric(scale_table)
+        scale_summary = seed_summary(scale_table, x=x, by=("feature_map",), metric=metric)
+        points = breakdown(scale_summary, x=x)
+        fig_s = error_vs_scale(
+            scale_summary, x=x, x_title=x_title, metric_label=LABELS[metric], breakdowns=points
+        )
+        ui.chart(fig_s, "sc_scale_chart", table=scale_table, name="error_vs_scale")
+        symbol = "σ" if synthetic else "τ"
+        broken = [f"{name} from {symbol} = {p:g}" for name, p in points.items() if p is not None]
+        kept = [name for name, p in points.items() if p is None]
+        smallest, largest = (
+            best_at(scale_summary, x=x, value=f(scale_summary[x])) for f in (min, max)
+        )
+        st.caption(
+            f"At m = {config.num_features} ({projection}), {scale_seeds} seed(s) per point. "
+            + ("At or above the uniform baseline: " + "; ".join(broken) + ". " if broken else "")
+            + (f"Below it up to the largest {symbol}: {', '.join(kept)}. " if kept else "")
+            + f"Lowest error at the smallest {symbol}: {smallest}; at the largest: {largest}."
+        )
+        if {"oprf", "positive"} <= set(scale_maps):
+            ratio = error_ratio(scale_summary, x=x, numerator="oprf", denominator="positive")
+            st.caption(
+                f"FAVOR++ (oprf) over FAVOR+ (positive): error × {ratio.min():.2f} at best "
+                f"({symbol} = {ratio.idxmin():g}), × {ratio.iloc[-1]:.2f} at the largest {symbol}. "
+                "For one kernel value the closed forms promise a gain exponential in |x+y|²; the "
+                "output error shows what is left of it after normalisation."
+            )
 
 st.subheader("Paper figures")
 st.markdown(
@@ -181,10 +188,11 @@ for name, preset in FIGURES.items():
         continue
     with ui.errors_as_messages():
         paper_table = ui.figure_table(name, size)
+    if paper_table is None:  # cancelled
+        continue
     fig_p = preset.build(paper_table)
-    ui.chart(fig_p, f"sc_paper_{name}_chart")
+    ui.chart(fig_p, f"sc_paper_{name}_chart", table=paper_table, name=f"{name}_{size}")
     st.caption(f"{preset.source}. {preset.notes}")
-    ui.downloads(fig_p, paper_table, f"{name}_{size}")
 
 
 st.subheader("Time and peak memory vs L")
@@ -219,13 +227,15 @@ if st.session_state.get("sc_time_show"):
     with ui.errors_as_messages():
         device = str(resolve_device(settings.config.device))
         timing = ui.timing_table(timing_size, device, causal=timing_causal, memory=timing_memory)
+    if timing is None:  # cancelled: the last section, nothing below waits
+        st.stop()
     crossing = fig3_crossover(timing, causal=timing_causal)
     fig_t = timing_chart(
         timing,
         crossover=crossing,
         title=f"{'causal' if timing_causal else 'non-causal'} forward on {device}",
     )
-    ui.chart(fig_t, "sc_time_chart")
+    ui.chart(fig_t, "sc_time_chart", table=timing, name="time_vs_length")
     skipped = timing[timing.note.fillna("") != ""]
     for _, row in skipped.drop_duplicates("note").iterrows():
         st.caption(f"{row.method} at L = {row.seq_len:,}: {row.note}")
@@ -234,4 +244,3 @@ if st.session_state.get("sc_time_show"):
         if crossing
         else "FAVOR+ was not faster than SDPA at any length measured here."
     )
-    ui.downloads(fig_t, timing, "time_vs_length")

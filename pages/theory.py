@@ -15,6 +15,8 @@ from explorer.charts.theory import orthogonal_gain_chart, relative_mse_chart
 from explorer.experiments.summaries import delta_method_curve, error_metric, seed_summary
 from explorer.figures.presets import fig2_figure
 
+ui.run_from_app()  # first: a page opened on its own (a deep link) runs app.py instead
+
 DRAWS = 1000  # Monte Carlo draws per point: seeded, small enough to recompute on every rerun
 
 st.title("Theory")
@@ -56,13 +58,13 @@ with ui.errors_as_messages():
         "relative_mse_curves", vary="diff", fixed=fixed_sum, seed=100, **common
     )
 fig_mse = relative_mse_chart(by_sum, by_diff, title=f"Relative MSE with m = {m}, d = {d}")
-ui.chart(fig_mse, "th_mse_chart")
+mse_table = pd.concat([by_sum, by_diff], ignore_index=True)
+ui.chart(fig_mse, "th_mse_chart", table=mse_table, name="relative_mse")
 st.caption(
     "Past |x + y| ≈ 1.7 the positive estimator's error is heavy-tailed (log-normal-like): a "
     "finite Monte Carlo sample then usually falls below the true MSE, which is driven by rare "
     "huge draws. That, not a wrong formula, is why the points drop under the line there."
 )
-ui.downloads(fig_mse, pd.concat([by_sum, by_diff], ignore_index=True), "relative_mse")
 
 st.subheader("Trig or positive? The ratio map r(φ, l)")
 st.latex(
@@ -85,8 +87,7 @@ with ui.errors_as_messages():
         "ratio_slice", angles=angles, length=length, head_dim=16, num_features=ratio_m, draws=DRAWS
     )
 fig_ratio = fig2_figure(ratio_table, slice_length=length, slice_mc=slice_mc)
-ui.chart(fig_ratio, "th_ratio_chart")
-ui.downloads(fig_ratio, slice_mc, "ratio_slice")
+ui.chart(fig_ratio, "th_ratio_chart", table=slice_mc, name="ratio_slice")
 
 st.subheader("Orthogonal random features")
 st.latex(
@@ -118,8 +119,7 @@ with ui.errors_as_messages():
 fig_ort = orthogonal_gain_chart(
     gain, title=f"Positive features, iid vs orthogonal rows (d = {ort_d})"
 )
-ui.chart(fig_ort, "th_ort_chart")
-ui.downloads(fig_ort, gain, "orthogonal_gain")
+ui.chart(fig_ort, "th_ort_chart", table=gain, name="orthogonal_gain")
 
 st.subheader("Rows of norm √d estimate a different kernel (SMREG)")
 st.latex(
@@ -146,8 +146,7 @@ with ui.errors_as_messages():
         draws=DRAWS,
     )
 fig_reg = regularized_kernel_chart(reg, title=f"What positive features estimate (d = {reg_d})")
-ui.chart(fig_reg, "th_reg_chart")
-ui.downloads(fig_reg, reg, "regularized_kernel")
+ui.chart(fig_reg, "th_reg_chart", table=reg, name="regularized_kernel")
 
 st.subheader("The output error on your data: the delta method")
 st.latex(
@@ -173,7 +172,11 @@ else:
     seeds = st.slider("Seeds", 2, 16, 4, key="th_seeds")
     with ui.errors_as_messages():
         axes = {"feature_map": ["positive"], "projection": ["iid"], "num_features": delta_ms}
-        table = ui.sweep_table(settings, data, axes, range(seeds))
+        table = ui.sweep_table(
+            settings, data, axes, range(seeds), name="th_delta", what="the measured errors"
+        )
+    if table is None:  # cancelled: the last section, nothing below waits
+        st.stop()
     measured = seed_summary(
         table, x="num_features", by=("feature_map",), metric=error_metric(table)
     )
@@ -191,6 +194,6 @@ else:
         metric_label="output relative error",
         title="Positive features, iid rows: measured vs predicted output error",
     )
-    ui.chart(fig_delta, "th_delta_chart")
+    delta_table = curve.merge(measured, on="num_features", how="left")
+    ui.chart(fig_delta, "th_delta_chart", table=delta_table, name="delta_method")
     st.caption(f"Data: {ui.escape_markdown(data.description)}.")
-    ui.downloads(fig_delta, curve.merge(measured, on="num_features", how="left"), "delta_method")

@@ -15,6 +15,7 @@ import torch
 
 from explorer.bench.methods import Unavailable, make_method
 from explorer.bench.spec import BenchSpec, make_inputs
+from explorer.cancel import checkpoint
 from explorer.device import timed
 from explorer.reference.metrics import relative_error
 
@@ -38,6 +39,7 @@ def time_methods(
             notes[name] = str(reason)
     warm, diffs, reference = {}, {}, None
     for name in sorted(calls, key=lambda n: n != "sdpa"):  # sdpa first: the reference output
+        checkpoint()
         warm[name], out = timed(calls[name], device)
         if name == "sdpa":
             reference = out
@@ -49,6 +51,7 @@ def time_methods(
     for index in range(repeats):
         for name, fn in calls.items():
             if index < min(repeats, rounds[name]):
+                checkpoint()  # between timed calls (one call itself cannot be stopped)
                 samples[name].append(timed(fn, device)[0])
     rows = []
     for name in methods:

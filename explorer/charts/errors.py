@@ -7,9 +7,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer.charts.style import BASELINE_STYLE, PALETTE
+from explorer.charts.style import BASELINE_STYLE, PALETTE, finished
 
 
+@finished
 def error_histogram(
     values: np.ndarray,
     *,
@@ -37,6 +38,7 @@ def error_histogram(
     return fig
 
 
+@finished
 def ecdf(values: np.ndarray, *, title: str, x_title: str) -> go.Figure:
     """Empirical CDF of |values| on a log x axis (how many entries are within a tolerance)."""
     magnitudes = np.sort(np.abs(np.asarray(values, dtype=np.float64).ravel()))
@@ -61,6 +63,7 @@ def ecdf(values: np.ndarray, *, title: str, x_title: str) -> go.Figure:
     return fig
 
 
+@finished
 def norm_histograms(x_sq_norms: np.ndarray, pair_sq_sums: np.ndarray) -> go.Figure:
     """|x|² and |x + y|² histograms: |x + y|² sets the error of positive features."""
     fig = make_subplots(
@@ -92,6 +95,7 @@ def norm_histograms(x_sq_norms: np.ndarray, pair_sq_sums: np.ndarray) -> go.Figu
     return fig
 
 
+@finished
 def seed_spread(
     table: pd.DataFrame,
     *,

@@ -8,9 +8,10 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from explorer.charts.style import BASELINE_STYLE, PALETTE, f32
+from explorer.charts.style import BASELINE_STYLE, PALETTE, f32, finished
 
 
+@finished
 def regularized_kernel_chart(table: pd.DataFrame, *, title: str) -> go.Figure:
     """φ(x)·φ(y)/exp(x·y) vs |x + y|: SMREG's closed form, and Monte Carlo for both norms."""
     x = f32(table["sum_norm"])

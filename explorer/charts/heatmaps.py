@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer.charts.style import DIVERGING, NEGATIVE_BLUE, PALETTE, SEQUENTIAL
+from explorer.charts.style import DIVERGING, NEGATIVE_BLUE, PALETTE, SEQUENTIAL, finished
 from explorer.reference.display_maps import AttentionMaps
+from explorer.untrusted import for_html
 
 
 def _labels(tokens: Sequence[str] | None, pool: int, length: int) -> list[str] | None:
@@ -18,7 +18,7 @@ def _labels(tokens: Sequence[str] | None, pool: int, length: int) -> list[str] |
     if tokens is None or pool != 1 or len(tokens) != length:
         return None
     # Tokens come from uploaded files: escape them, plotly renders tags in labels.
-    return [f"{i}:{html.escape(t)}" for i, t in enumerate(tokens)]
+    return [f"{i}:{for_html(t)}" for i, t in enumerate(tokens)]
 
 
 def _weights_scale(zmin: float, zmax: float) -> list:
@@ -31,6 +31,7 @@ def _weights_scale(zmin: float, zmax: float) -> list:
     return [[0.0, NEGATIVE_BLUE], [zero, "#d1e5f0"], *steps]
 
 
+@finished
 def attention_heatmaps(
     maps: AttentionMaps,
     head: int,
@@ -91,11 +92,12 @@ def attention_heatmaps(
         notes.append(f"{maps.negative_entries} negative approximate weights (blue)")
     subtitle = f"<br><sup>{'; '.join(notes)}</sup>" if notes else ""
     fig.update_layout(
-        title=f"{html.escape(title)}{subtitle}", height=460, margin={"t": 90, "l": 10, "r": 10}
+        title=f"{for_html(title)}{subtitle}", height=460, margin={"t": 90, "l": 10, "r": 10}
     )
     return fig
 
 
+@finished
 def head_grid(
     maps_by_row: Sequence[np.ndarray],
     *,
@@ -139,6 +141,7 @@ def head_grid(
     return fig
 
 
+@finished
 def query_distribution(
     exact_row: np.ndarray,
     approx_row: np.ndarray,

@@ -6,7 +6,6 @@ mean, std and the uniform baseline). Every chart keeps the uniform-attention bas
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping
 
 import numpy as np
@@ -14,8 +13,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer.charts.style import BASELINE_STYLE, PALETTE, THEORY_STYLE, f32
+from explorer.charts.style import BASELINE_STYLE, PALETTE, THEORY_STYLE, f32, finished
 from explorer.kernels.feature_maps import FEATURE_MAPS
+from explorer.untrusted import for_html
 
 DASHES = ("solid", "dash", "dot", "dashdot")
 MAP_ORDER = tuple(FEATURE_MAPS)  # each map keeps its colour on every chart
@@ -53,6 +53,7 @@ def _mean_trace(group: pd.DataFrame, x: str, name: str, colour: str, dash: str, 
     )
 
 
+@finished
 def error_vs_m(
     summary: pd.DataFrame,
     *,
@@ -108,6 +109,7 @@ def error_vs_m(
     return fig
 
 
+@finished
 def error_vs_scale(
     summary: pd.DataFrame,
     *,
@@ -166,6 +168,7 @@ def error_vs_scale(
     return fig
 
 
+@finished
 def paper_fig4(summary: pd.DataFrame, *, title: str) -> go.Figure:
     """Performer Fig. 4: output MSE vs m, {orthogonal, iid} × {positive, trig}, ± std."""
     fig = go.Figure()
@@ -194,6 +197,7 @@ def paper_fig4(summary: pd.DataFrame, *, title: str) -> go.Figure:
     return fig
 
 
+@finished
 def delta_method_chart(
     measured: pd.DataFrame, curve: pd.DataFrame, *, metric_label: str, title: str
 ) -> go.Figure:
@@ -237,7 +241,7 @@ def delta_method_chart(
         )
     )
     fig.update_layout(
-        title=html.escape(title),  # may name an upload: plotly renders tags in titles
+        title=for_html(title),  # may name an upload: plotly renders tags in titles
         xaxis={"title": "m (random vectors)", "type": "log"},
         yaxis={"title": metric_label, "type": "log"},
         height=400,

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from explorer.charts.scaling import map_colour
-from explorer.charts.style import BASELINE_STYLE, PALETTE, f32
+from explorer.charts.style import BASELINE_STYLE, PALETTE, f32, finished
 
 LOG10_RATIO_CLIP = 6.0  # colour range of log10 r: ratios beyond 10^±6 share the end colours
 
@@ -47,6 +47,7 @@ def _theory_and_mc(fig, table, x, name, colour, *, row, col, showlegend) -> None
     )
 
 
+@finished
 def relative_mse_chart(by_sum: pd.DataFrame, by_diff: pd.DataFrame, *, title: str) -> go.Figure:
     """Relative MSE vs |x+y| (left) and vs |x−y| (right): lines closed form, points ± 2 SE MC."""
     fig = make_subplots(
@@ -71,6 +72,7 @@ def relative_mse_chart(by_sum: pd.DataFrame, by_diff: pd.DataFrame, *, title: st
     return fig
 
 
+@finished
 def ratio_map_chart(
     angles: np.ndarray,
     lengths: np.ndarray,
@@ -162,6 +164,7 @@ def ratio_map_chart(
     return fig
 
 
+@finished
 def orthogonal_gain_chart(table: pd.DataFrame, *, title: str) -> go.Figure:
     """Relative MSE vs m ≤ d (left) and orthogonal/iid (right): Theorem 2's bound, MC of both.
 

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer.charts.style import PALETTE, THEORY_STYLE
+from explorer.charts.style import PALETTE, THEORY_STYLE, finished
 
 METHOD_STYLE = {
     "sdpa": ("exact: torch SDPA", PALETTE[0], "solid"),
@@ -27,6 +27,7 @@ def _slope(lengths: np.ndarray, anchor: float, power: int) -> np.ndarray:
     return anchor * (lengths / lengths[0]) ** power
 
 
+@finished
 def timing_chart(
     table: pd.DataFrame, *, crossover: float | None = None, title: str = ""
 ) -> go.Figure:

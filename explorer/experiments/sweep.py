@@ -13,6 +13,7 @@ from dataclasses import asdict, replace
 
 import pandas as pd
 
+from explorer.cancel import checkpoint
 from explorer.errors import BudgetError
 from explorer.experiments.compare import ExperimentConfig, compare, synthetic_inputs
 from explorer.inputs.attention_inputs import AttentionInputs
@@ -107,6 +108,7 @@ def sweep(
     rows = []
     start = time.monotonic()
     for done, config in enumerate(configs, start=1):
+        checkpoint()  # a cancelled sweep stops between runs (and inside one, per row block)
         if done > 1 and timeout_s is not None and time.monotonic() - start > timeout_s:
             raise BudgetError(
                 f"the sweep stopped after {done - 1} of {len(configs)} runs: it passed its "

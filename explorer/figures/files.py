@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from explorer.charts.export import static_image
+from explorer.charts.export import STATIC_FORMATS, ImageExporter
 from explorer.figures.presets import FIGURES, Progress, figure_table
 
 
@@ -41,11 +41,14 @@ def write_figure(
     base = stem(name, size=size, scale=scale)  # may hold a dot (sigma0.7): no with_suffix
     paths = {"csv": out_dir / f"{base}.csv"}
     table.to_csv(paths["csv"], index=False, float_format="%.8g")
-    for fmt in formats:
-        path = out_dir / f"{base}.{fmt}"
-        if fmt == "html":
-            fig.write_html(path, include_plotlyjs=plotlyjs)
-        else:
-            path.write_bytes(static_image(fig, fmt))
-        paths[fmt] = path
+    with ImageExporter() as exporter:  # one browser for every static format (started lazily)
+        for fmt in formats:
+            path = out_dir / f"{base}.{fmt}"
+            if fmt == "html":
+                fig.write_html(path, include_plotlyjs=plotlyjs)
+            elif fmt in STATIC_FORMATS:
+                path.write_bytes(exporter.image(fig, fmt))
+            else:
+                raise ValueError(f"unknown format {fmt!r}: use html or {', '.join(STATIC_FORMATS)}")
+            paths[fmt] = path
     return paths, preset.key_numbers(table)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from explorer.attention.exact import softmax_attention
 from explorer.attention.linear import linear_attention
+from explorer.cancel import checkpoint
 from explorer.experiments.compare import ExperimentConfig, scaled_tensors, synthetic_inputs
 from explorer.kernels.exponential import mean_pair_sq_sum
 from explorer.kernels.feature_maps import get_feature_map
@@ -150,6 +151,7 @@ def fig4_table(
         for projection, name in FIG4_CURVES:
             fmap = get_feature_map(name)
             for m in spec.num_features:
+                checkpoint()
                 w = largest[projection][:m]  # equals compare's draw for this m
                 approx = linear_attention(fmap(x, y, w), v)
                 diff = (approx.output - exact).double()

@@ -22,7 +22,7 @@ says so.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,7 +37,7 @@ from explorer.inputs.layout_rules import (
     heads_first,
     resolve_layout,
 )
-from explorer.inputs.names import find_qkv, tokens_from_metadata
+from explorer.inputs.names import TOKEN_KEYS, find_qkv, tokens_from_metadata
 from explorer.inputs.uploads.limits import shown
 
 __all__ = ["LAYOUTS", "LoadedInputs", "Layout", "find_qkv", "resolve_layout", "to_inputs"]
@@ -58,6 +58,8 @@ class LoadedInputs:
             The k/v arrays keep their own heads: nothing is repeated.
         layout_from: "argument" (explicit), "metadata" (the file's ``layout`` entry, used
             when the argument is "auto") or "shape" (read from the ranks by "auto").
+        metadata: the file's other string metadata (e.g. ``model``, ``text``, ``layout`` of a
+            capture), as given: untrusted text, to be shown inert (``explorer.untrusted``).
     """
 
     inputs: AttentionInputs
@@ -68,6 +70,7 @@ class LoadedInputs:
     source_shapes: Mapping[str, tuple[int, ...]]
     kv_repeat: int = 1
     layout_from: str = "argument"
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
     def summary(self) -> str:
         """One line for a caption: names, shapes, layout and selection."""
@@ -147,6 +150,7 @@ def assemble(
         source_shapes={role: tuple(a.shape) for role, a in arrays.items()},
         kv_repeat=repeat,
         layout_from=layout_from,
+        metadata={k: v for k, v in (metadata or {}).items() if k not in TOKEN_KEYS},
     )
 
 

@@ -17,6 +17,7 @@ import torch
 from explorer.attention.blocks import block_cap, row_blocks
 from explorer.attention.exact import exact_weights
 from explorer.attention.linear import approximate_weights
+from explorer.cancel import checkpoint
 from explorer.kernels.feature_maps import Features
 
 MAX_SIDE = 1024  # the largest map side sent to a chart (1024² float32 ≈ 4 MB per map)
@@ -99,6 +100,7 @@ def attention_maps(x: torch.Tensor, y: torch.Tensor, features: Features, options
     row_bytes = 4 * heads * num_keys * 8
     budget = options.memory_budget
     for rows in row_blocks(num_rows, row_bytes, budget, cache_block=block_cap(x.device)):
+        checkpoint()
         r = rows.stop - rows.start
         p = exact_weights(x, y, rows=rows, scale=1.0, cap=options.softcap, **mask)  # (..., r, s)
         p_hat = approximate_weights(features, rows=rows, **mask)  # (..., r, s)

@@ -23,6 +23,7 @@ from explorer.attention.blocks import DEFAULT_MEMORY_BUDGET, block_cap, head_row
 from explorer.attention.log_domain import log_domain_weights, underflow_floor
 from explorer.attention.masks import check_mask, hidden_keys, key_span, softcap, visible_counts
 from explorer.attention.normalizers import visible_sum
+from explorer.cancel import checkpoint
 from explorer.device import compute_dtype
 from explorer.kernels.feature_maps import Features
 from explorer.reference.block_statistics import ROW_STATS, EntrySample, row_statistics, weight_block
@@ -163,6 +164,7 @@ def row_pass(
     )
     cap = None if options.softcap is None else options.softcap * LOG2E  # in base-2 units
     for heads, rows in blocks:
+        checkpoint()  # milliseconds per block: a cancelled comparison stops here
         pos = positions[rows]  # (r,) true query positions, sorted
         first, stop = int(host[rows.start]), int(host[rows.stop - 1]) + 1
         keys = key_span(first, stop, s, causal=causal)  # causal: later keys are all hidden

@@ -3,12 +3,15 @@
 Cache keys are frozen configs and input digests, never arrays. Every call checks the budget
 (``experiments.budget``) before allocating, then takes one of ``EXPLORER_MAX_CONCURRENT`` compute
 slots shared by all sessions (a semaphore held in ``st.cache_resource``), showing "waiting for
-a free slot" while the server is busy.
+a free slot" while the server is busy. Sweeps, paper figures and timings run through
+``ui.cancel.cancellable`` (a Cancel button): they return None when cancelled, and their cached
+functions take ``_cache_only`` (look the result up, compute nothing).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -17,12 +20,14 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from explorer.cancel import checkpoint
 from explorer.errors import BudgetError, ExplorerError
 from explorer.experiments.budget import Budget, Workload
 from explorer.experiments.compare import Comparison, ExperimentConfig, compare
 from explorer.experiments.sweep import sweep, sweep_configs
 from explorer.inputs.attention_inputs import AttentionInputs
 from explorer.theory.montecarlo import MONTE_CARLO
+from explorer.ui.cancel import NotCached, cancellable, job_for
 from explorer.ui.data import Data
 from explorer.ui.sidebar import Settings
 
@@ -42,9 +47,12 @@ def compute_slot() -> Iterator[None]:
     budget, slots = runtime()
     if not slots.acquire(blocking=False):
         with st.status("Waiting for a free compute slot (the server is busy)…") as status:
-            if not slots.acquire(timeout=budget.sweep_timeout_s):
-                status.update(label="No compute slot came free", state="error")
-                raise BudgetError("the server stayed busy: try again in a minute")
+            deadline = time.monotonic() + budget.sweep_timeout_s
+            while not slots.acquire(timeout=0.25):  # short waits: a Cancel stops this one too
+                checkpoint()
+                if time.monotonic() > deadline:
+                    status.update(label="No compute slot came free", state="error")
+                    raise BudgetError("the server stayed busy: try again in a minute")
             status.update(label="Got a compute slot", state="complete")
     try:
         yield
@@ -90,8 +98,15 @@ def norms_control(s: Settings, data: Data) -> tuple[list[Comparison], list[Compa
 
 @st.cache_data(max_entries=16, max_size="128MB", show_spinner=False)
 def _sweep(
-    config: ExperimentConfig, axes: tuple, seeds: tuple, key: str, _inputs: AttentionInputs | None
+    config: ExperimentConfig,
+    axes: tuple,
+    seeds: tuple,
+    key: str,
+    _inputs: AttentionInputs | None,
+    _cache_only: bool = False,
 ) -> pd.DataFrame:
+    if _cache_only:  # reached only on a cache miss
+        raise NotCached
     bar = st.progress(0.0, text="Running the sweep…")
 
     def progress(done: int, total: int, cfg: ExperimentConfig) -> None:
@@ -113,8 +128,13 @@ def _sweep(
     return table
 
 
-def sweep_table(s: Settings, data: Data, axes: dict, seeds: range) -> pd.DataFrame:
-    """Cached sweep with a progress bar (a widget change cancels it); checked up front."""
+def sweep_table(
+    s: Settings, data: Data, axes: dict, seeds: range, *, name: str, what: str = "the sweep"
+) -> pd.DataFrame | None:
+    """Cached sweep with a progress bar and a Cancel button (None: cancelled); checked first.
+
+    ``name`` tells the page's sweeps apart (it keys the Cancel and Run buttons).
+    """
     frozen = tuple((name, tuple(values)) for name, values in axes.items())
     # The swept fields and the seed are overridden by every run: fix them in the cache key,
     # so changing them in the sidebar does not recompute the sweep.
@@ -124,8 +144,15 @@ def sweep_table(s: Settings, data: Data, axes: dict, seeds: range) -> pd.DataFra
     budget.check_sweep(len(configs))
     for config in configs:
         _check(config, data)
-    with compute_slot():
-        return _sweep(base, frozen, tuple(seeds), data.key, data.inputs)
+    args = (base, frozen, tuple(seeds), data.key)
+
+    def compute(cache_only: bool) -> pd.DataFrame:
+        if cache_only:
+            return _sweep(*args, data.inputs, _cache_only=True)
+        with compute_slot():
+            return _sweep(*args, data.inputs)
+
+    return cancellable(job_for(name, what, *args), compute)
 
 
 @st.cache_data(max_entries=32, show_spinner="Evaluating the closed-form prediction…")
@@ -143,8 +170,11 @@ def prediction(s: Settings, data: Data, **changes):
 
 
 @st.cache_data(max_entries=8, max_size="64MB", show_spinner=False)
-def _figure_table(name: str, size: str) -> pd.DataFrame:
+def _figure_table(name: str, size: str, _cache_only: bool = False) -> pd.DataFrame:
     from explorer.figures.presets import figure_table as compute
+
+    if _cache_only:
+        raise NotCached
 
     bar = st.progress(0.0, text=f"Computing {name}…")
 
@@ -156,10 +186,17 @@ def _figure_table(name: str, size: str) -> pd.DataFrame:
     return table
 
 
-def figure_table(name: str, size: str = "paper") -> pd.DataFrame:
-    """Cached table of a paper-figure preset (``explorer.figures.presets``), with a progress bar."""
-    with compute_slot():
-        return _figure_table(name, size)
+def figure_table(name: str, size: str = "paper") -> pd.DataFrame | None:
+    """Cached table of a paper-figure preset (``explorer.figures.presets``), with a progress
+    bar and a Cancel button (None: cancelled)."""
+
+    def compute(cache_only: bool) -> pd.DataFrame:
+        if cache_only:
+            return _figure_table(name, size, _cache_only=True)
+        with compute_slot():
+            return _figure_table(name, size)
+
+    return cancellable(job_for(f"figure_{name}", f"{name} ({size})", name, size), compute)
 
 
 @st.cache_data(max_entries=64, max_size="32MB", show_spinner="Running the Monte Carlo check…")
@@ -175,8 +212,13 @@ def monte_carlo(name: str, **settings) -> pd.DataFrame:
 
 
 @st.cache_data(max_entries=8, max_size="16MB", show_spinner=False)
-def _timing_table(size: str, device: str, causal: bool, memory: bool) -> pd.DataFrame:
+def _timing_table(
+    size: str, device: str, causal: bool, memory: bool, _cache_only: bool = False
+) -> pd.DataFrame:
     from explorer.figures.speed import fig3_table
+
+    if _cache_only:
+        raise NotCached
 
     bar = st.progress(0.0, text="Timing…")
 
@@ -195,7 +237,15 @@ def _timing_table(size: str, device: str, causal: bool, memory: bool) -> pd.Data
     return table
 
 
-def timing_table(size: str, device: str, *, causal: bool, memory: bool) -> pd.DataFrame:
-    """Cached time (and peak memory) vs L of every method, one point at a time."""
-    with compute_slot():
-        return _timing_table(size, device, causal, memory)
+def timing_table(size: str, device: str, *, causal: bool, memory: bool) -> pd.DataFrame | None:
+    """Cached time (and peak memory) vs L of every method, one point at a time, with a Cancel
+    button (None: cancelled; it stops between timed calls, which cannot be interrupted)."""
+    args = (size, device, causal, memory)
+
+    def compute(cache_only: bool) -> pd.DataFrame:
+        if cache_only:
+            return _timing_table(*args, _cache_only=True)
+        with compute_slot():
+            return _timing_table(*args)
+
+    return cancellable(job_for("timing", "the timing", *args), compute)

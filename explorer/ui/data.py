@@ -12,7 +12,7 @@ from explorer.errors import ExplorerError
 from explorer.experiments.compare import synthetic_inputs
 from explorer.inputs.attention_inputs import AttentionInputs
 from explorer.inputs.capture import load_sample
-from explorer.inputs.synthetic import SYNTHETIC_LABELS
+from explorer.inputs.synthetic import SYNTHETIC_LABELS, matched_inputs
 from explorer.ui.sidebar import Settings
 
 
@@ -25,6 +25,7 @@ class Data:
     description: str
     num_layers: int = 1
     layout: str = ""
+    metadata: tuple[tuple[str, str], ...] = ()  # an upload's own (untrusted) string metadata
 
 
 @st.cache_resource
@@ -86,11 +87,11 @@ def current_data(s: Settings, *, layer: int | None = None) -> Data:
     if s.source == "text":
         text = str(st.session_state.get("text") or "").strip()
         capture = _capture(text)
-        inputs = _select_head(capture.layer(layer), s.head)
         digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-        return Data(
-            inputs=inputs,
-            key=f"text:{digest}:{layer}:{s.head}",
+        return _real(
+            s,
+            capture.layer(layer),
+            key=f"text:{digest}:{layer}",
             description=f"all-MiniLM-L6-v2 on your text, layer {layer}: "
             f"{len(capture.tokens)} tokens",
             num_layers=capture.num_layers,
@@ -98,10 +99,10 @@ def current_data(s: Settings, *, layer: int | None = None) -> Data:
         )
     if s.source == "sample":
         sample = _sample()
-        inputs = _select_head(sample.layer(layer), s.head)
-        return Data(
-            inputs=inputs,
-            key=f"sample:{layer}:{s.head}",
+        return _real(
+            s,
+            sample.layer(layer),
+            key=f"sample:{layer}",
             description=f"all-MiniLM-L6-v2, layer {layer}: {len(sample.tokens)} tokens",
             num_layers=sample.num_layers,
             layout="layers h l d",
@@ -115,10 +116,41 @@ def current_data(s: Settings, *, layer: int | None = None) -> Data:
     digest = _digest(files)
     loaded = _load_upload(digest, layer, files)
     first_axis = loaded.source_shapes["q"][0] if loaded.layer is not None else 1
-    return Data(
-        inputs=_select_head(loaded.inputs, s.head),
-        key=f"upload:{digest}:{layer}:{s.head}",
+    return _real(
+        s,
+        loaded.inputs,
+        key=f"upload:{digest}:{layer}",
         description=loaded.summary(),
         num_layers=first_axis,
         layout=loaded.layout,
+        metadata=tuple((key, _shortened(value)) for key, value in loaded.metadata.items()),
     )
+
+
+@st.cache_data(max_entries=8, show_spinner=False, scope="session")
+def _matched(key: str, seed: int, _inputs: AttentionInputs) -> AttentionInputs:
+    return matched_inputs(_inputs, seed=seed)
+
+
+def _real(s: Settings, inputs: AttentionInputs, *, key: str, description: str, **more) -> Data:
+    """Data from one layer's real inputs (all heads): norms-matched when asked, then a head.
+
+    Matched norms (``inputs.synthetic.matched_inputs``): q and k rows in random directions
+    with the data's exact row norms, v noise of its scale, drawn from the data seed's own
+    stream; all heads are drawn before one is kept, so a head is the same in both views.
+    """
+    if s.matched:
+        seed = s.config.data_seed
+        inputs = _matched(key, seed, inputs)
+        key = f"{key}:matched:{seed}"
+        description = (
+            f"Norms matched to {description} (random directions with its row norms, "
+            f"data seed {seed})"
+        )
+    return Data(
+        inputs=_select_head(inputs, s.head), key=f"{key}:{s.head}", description=description, **more
+    )
+
+
+def _shortened(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"

@@ -36,6 +36,7 @@ class Settings:
     layer: int
     head: int | None  # None: all heads
     config: ExperimentConfig
+    matched: bool = False  # real data replaced by random directions with its row norms
 
 
 def sidebar() -> None:
@@ -109,6 +110,24 @@ def sidebar() -> None:
             "pickles; .pt/.pth tensors only. One file with q, k (v), or one each.",
         )
         bar.number_input("Layer / batch index", 0, 4095, 0, key="layer")
+    if source != "synthetic" and bar.toggle(
+        "Matched norms (random directions)",
+        False,
+        key="matched",
+        bind="query-params",
+        help="Replace q and k by random directions with the data's exact row norms (and v by "
+        "noise of its scale): what the norms alone make of the error, without the way "
+        "queries align with keys.",
+    ):
+        bar.number_input(
+            "Data seed",
+            0,
+            2**31 - 1,
+            DEFAULTS.data_seed,
+            key="data_seed",
+            bind="query-params",
+            help="Draws the random directions (its own stream: never the features' numbers).",
+        )
     heads = {"sample": 12, "text": 12, "synthetic": 1, "upload": 64}[source]
     if source == "synthetic":
         heads = bar.slider("Heads", 1, 8, DEFAULTS.num_heads, key="H", bind="query-params")
@@ -193,13 +212,8 @@ def sidebar() -> None:
 def settings() -> Settings:
     """The current sidebar choices as a frozen Settings (validated by ExperimentConfig).
 
-    The sidebar is built by app.py. Streamlit runs a page script on its own only in the very
-    first run of a server process that finds a legacy ``pages/`` folder (before app.py's
-    ``st.navigation`` switches that off), e.g. for a deep link; the page then builds the
-    sidebar itself, so it still shows the whole app.
+    app.py builds the sidebar before every page (``run_from_app`` sees to that).
     """
-    if "src" not in st.session_state:
-        sidebar()
     state = st.session_state
     head = state.get("head", "all")
     synthetic = state.get("src") == "synthetic"
@@ -224,9 +238,11 @@ def settings() -> Settings:
         rank=int(state.get("rank", DEFAULTS.rank)),
         num_heads=int(state.get("H", DEFAULTS.num_heads)) if synthetic else 1,
     )
+    source = state.get("src", "sample")
     return Settings(
-        source=state.get("src", "sample"),
+        source=source,
         layer=int(state.get("layer", 0)),
         head=None if head == "all" else int(head),
         config=config,
+        matched=source != "synthetic" and bool(state.get("matched", False)),
     )

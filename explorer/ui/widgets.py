@@ -1,16 +1,15 @@
-"""Small display helpers shared by the pages: errors as messages, charts, downloads."""
+"""Small display helpers shared by the pages: errors as messages, numbers, captions."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from explorer.errors import ExplorerError
+from explorer.untrusted import for_markdown
 
 
 @contextmanager
@@ -19,10 +18,10 @@ def errors_as_messages() -> Iterator[None]:
     try:
         yield
     except ExplorerError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(for_markdown(str(error)), icon=":material/error:")  # may quote an upload
         st.stop()
     except ValueError as error:  # invalid settings from the core's validation
-        st.error(f"These settings cannot run: {error}", icon=":material/error:")
+        st.error(f"These settings cannot run: {for_markdown(str(error))}", icon=":material/error:")
         st.stop()
     except MemoryError:
         st.error("Out of memory: lower L, m or the number of heads.", icon=":material/error:")
@@ -42,38 +41,6 @@ def _out_of_memory(error: RuntimeError) -> bool:
         isinstance(error, torch.OutOfMemoryError)
         or "can't allocate memory" in text
         or "out of memory" in text
-    )
-
-
-def downloads(fig: go.Figure, table: pd.DataFrame, name: str) -> None:
-    """CSV of the shown data and a self-contained HTML of the figure (built on click)."""
-    left, right = st.columns(2)
-    left.download_button(
-        "Data (CSV)",
-        table.to_csv(index=False),
-        f"{name}.csv",
-        "text/csv",
-        key=f"csv_{name}",
-        on_click="ignore",
-        icon=":material/download:",
-    )
-    right.download_button(
-        "Figure (HTML)",
-        lambda: fig.to_html(include_plotlyjs=True),
-        f"{name}.html",
-        "text/html",
-        key=f"html_{name}",
-        on_click="ignore",
-        icon=":material/download:",
-    )
-
-
-def chart(fig: go.Figure, key: str) -> None:
-    st.plotly_chart(
-        fig,
-        key=key,
-        width="stretch",
-        config={"toImageButtonOptions": {"format": "png", "scale": 2}},
     )
 
 
@@ -140,4 +107,4 @@ def diagnostics(result) -> str | None:
 
 def escape_markdown(text: str) -> str:
     """Text from an upload (names, tokens) made inert inside markdown: no links, no markup."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)
+    return for_markdown(text)

@@ -1,19 +1,19 @@
-"""AppTest set-up: run app.py the way a live server does after its first script run.
+"""AppTest helpers: the app's entry script and plotly's array encoding.
 
-Streamlit treats a ``pages/`` folder beside the entry script as a legacy multipage app until
-``st.navigation`` is called; a live server then remembers that for the life of the process,
-but AppTest resets it before every run and so executes page scripts without app.py. This
-fixture keeps the server's steady state: app.py (sidebar and navigation) runs on every rerun.
+No set-up is needed to run app.py the way a live server does: AppTest resets Streamlit's
+legacy ``pages/`` flag before every run, so each ``switch_page`` run starts as a page run on
+its own, and every page's first line (``ui.run_from_app``) then runs app.py, as it does for a
+deep link on a fresh server.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
 
 
 def decode(value) -> np.ndarray:
@@ -28,12 +28,27 @@ def decode(value) -> np.ndarray:
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
-@pytest.fixture(autouse=True)
-def navigation_steady_state(monkeypatch):
-    original = PagesManager.__init__
+def shown(markdown: str) -> str:
+    """What a markdown element displays, escapes removed (messages escape quoted uploads)."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
 
-    monkeypatch.setattr(PagesManager, "__init__", init)
+@pytest.fixture
+def deferred(monkeypatch) -> dict[str, tuple[str, object]]:
+    """file id → (file name, callable) of every download button built on click.
+
+    A deferred download runs only when a browser asks for it; AppTest has no browser, so this
+    keeps what the app registered, for the test to call as Streamlit's server would.
+    """
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    seen: dict[str, tuple[str, object]] = {}
+    original = MediaFileManager.add_deferred
+
+    def add_deferred(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        file_id = original(self, data_callable, mimetype, coordinates, file_name, **kwargs)
+        seen[file_id] = (file_name, data_callable)
+        return file_id
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
+    return seen

@@ -12,7 +12,7 @@ import pytest
 from safetensors.numpy import save
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import APP, decode
+from tests.app.conftest import APP, decode, shown
 
 PAGES = [
     "pages/overview.py",
@@ -132,7 +132,7 @@ def test_hostile_upload_shows_a_message_and_runs_nothing(monkeypatch):
     np.save(buffer, np.array([_Payload()], dtype=object), allow_pickle=True)
     at = _upload(start(), "evil.npy", buffer.getvalue())
     assert not at.exception
-    assert at.error and "only bool, int and float" in at.error[0].value
+    assert at.error and "only bool, int and float" in shown(at.error[0].value)
     at = _upload(start(), "evil.pt", pickle.dumps(_Payload()))
     assert not at.exception and at.error
     assert "EXPLORER_PWNED" not in os.environ  # the payload never ran
@@ -166,7 +166,7 @@ def test_request_over_budget_shows_the_limit(monkeypatch):
     try:
         at = start({"src": "synthetic", "L": "256"})
         assert not at.exception
-        assert at.error and "EXPLORER_MAX_SEQ_LEN" in at.error[0].value
+        assert at.error and "EXPLORER_MAX_SEQ_LEN" in shown(at.error[0].value)
     finally:
         monkeypatch.delenv("EXPLORER_MAX_SEQ_LEN")
         runtime.clear()

@@ -15,7 +15,7 @@ import explorer
 
 ROOT = Path(explorer.__file__).resolve().parent
 LAYERS = (  # bottom to top; a package may import its own modules and any earlier layer
-    ("errors", "device", "streams"),
+    ("errors", "cancel", "device", "streams", "untrusted"),
     ("kernels",),
     ("attention",),
     ("reference",),
