@@ -31,6 +31,7 @@ if data.inputs is not None:
     rows = [
         {"tensor": "q", "shape (h, l, d)": str(inputs.q.shape), "dtype": str(inputs.q.dtype)},
         {"tensor": "k", "shape (h, l, d)": str(inputs.k.shape), "dtype": str(inputs.k.dtype)},
+        # k and v have (h_kv, s, ·): fewer heads than q where the model groups query heads
         {
             "tensor": "v",
             "shape (h, l, d)": "missing: output errors need V"
@@ -40,6 +41,34 @@ if data.inputs is not None:
         },
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
+    if inputs.group > 1:
+        st.caption(
+            f"Grouped-query heads: {inputs.num_heads} query heads share {inputs.num_kv_heads} "
+            f"key/value heads ({inputs.group} each), as the model computes them."
+        )
+    used = result.softmax
+    own = {
+        "scale of q·k": inputs.softmax_scale,
+        "causal mask": inputs.causal,
+        "sliding window": inputs.window,
+        "logit soft-cap": inputs.softcap,
+    }
+    if used is not None:
+        applied = [used.scale, used.causal, used.window, used.softcap]
+        st.caption(
+            "How softmax is computed: the data's own settings (a capture records its model's) "
+            "unless the sidebar's Softmax settings override them."
+        )
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "setting": list(own),
+                    "the data's own": ["not stated" if v is None else str(v) for v in own.values()],
+                    "used here": ["none" if v is None else str(v) for v in applied],
+                }
+            ),
+            hide_index=True,
+        )
     if inputs.query_tokens:
         st.caption("Tokens (used as axis labels of the attention maps):")
         st.text(" ".join(inputs.query_tokens))  # st.text: plain text, never markdown
@@ -55,7 +84,8 @@ m = settings.config.num_features
 predicted = float(np.sqrt(relative_mse("positive", sq_sum=rho, num_features=m)))
 st.subheader("The numbers that predict the error")
 st.markdown(
-    f"With x = q·d^(-1/4) and y = k·d^(-1/4), the softmax kernel is exp(x·y). Positive random "
+    f"With x = q·√scale and y = k·√scale (scale = 1/√d unless the data says otherwise), the "
+    f"softmax kernel is exp(x·y). Positive random "
     f"features estimate it with relative variance **(e^(|x+y|²) − 1)/m** (Performer, Lemma 2). "
     f"Here the mean |x+y|² is **{rho:.3g}**, so at m = {m} one kernel value has a predicted "
     f"relative error of about **{predicted:.3g}**."

@@ -13,7 +13,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is bundled: never reach for a hub
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, for `explorer`
 
-from explorer.inputs.capture import SAMPLE_PATH, capture_qkv, save_capture  # noqa: E402
+from explorer.inputs.capture import SAMPLE_PATH, capture_text, save_capture  # noqa: E402
 
 # Coreference ("it", "he", "she" back to their nouns), repeated words and punctuation give
 # heads with visible structure; about 65 tokens keeps the float32 file under 2 MB.
@@ -27,7 +27,7 @@ SAMPLE_TEXT = (
 
 def main() -> None:
     """Captures SAMPLE_TEXT and writes it to SAMPLE_PATH, then prints what it wrote."""
-    capture = capture_qkv(SAMPLE_TEXT)
+    capture = capture_text(SAMPLE_TEXT)  # the bundled all-MiniLM-L6-v2
     path = save_capture(capture, SAMPLE_PATH)
     print(
         f"{path}: q/k/v {capture.q.shape}, {len(capture.tokens)} tokens, "

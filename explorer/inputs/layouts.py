@@ -28,6 +28,7 @@ import numpy as np
 
 from explorer.errors import InputError
 from explorer.inputs.attention_inputs import AttentionInputs
+from explorer.inputs.capture_file import read_softmax
 from explorer.inputs.layout_rules import (
     LAYOUT_DIMS,
     LAYOUTS,
@@ -120,6 +121,13 @@ def assemble(
     shaped = heads_first(arrays, quoted, layout=used, layer=layer)
     repeat = check_pairs(shaped, source)
     heads = shaped["q"].shape[0]
+    softmax = read_softmax(metadata)
+    if softmax.num_kv_heads is not None and softmax.num_kv_heads != shaped["k"].shape[0]:
+        raise InputError(
+            f"metadata num_kv_heads is {softmax.num_kv_heads} but {source['k']} has "
+            f"{shaped['k'].shape[0]} key/value heads"
+        )
+    window = softmax.window((0 if layer is None else layer) if LAYOUT_DIMS[used] == 4 else None)
     if head is not None:
         if head >= heads:
             raise InputError(f"head={head} is out of range: q has {heads} heads")
@@ -140,6 +148,10 @@ def assemble(
         name=name,
         query_tokens=query_tokens,
         key_tokens=key_tokens,
+        softmax_scale=softmax.softmax_scale,
+        causal=softmax.causal,
+        window=window,
+        softcap=softmax.softcap,
     )
     return LoadedInputs(
         inputs=inputs,

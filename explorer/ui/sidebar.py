@@ -8,6 +8,7 @@ import streamlit as st
 
 from explorer.device import DTYPES, available_devices
 from explorer.experiments.config import DEFAULTS, ExperimentConfig
+from explorer.inputs.models import MINILM, MODELS_ENV, ModelError, host_models, model_shape
 from explorer.inputs.synthetic import SYNTHETIC_KINDS, SYNTHETIC_LABELS
 from explorer.inputs.uploads.decode import EXTENSIONS
 from explorer.kernels.estimates import estimated_kernel
@@ -16,7 +17,7 @@ from explorer.kernels.projections import PROJECTION_LABELS, PROJECTIONS
 
 SOURCES = {
     "sample": "Real model: all-MiniLM-L6-v2",
-    "text": "Your text through all-MiniLM-L6-v2 (live capture)",
+    "text": "Your text through a model on this server (live capture)",
     "synthetic": "Synthetic: Gaussian, aligned, clustered or low-rank Q/K",
     "upload": "Upload Q/K/V",
 }
@@ -39,6 +40,28 @@ class Settings:
     matched: bool = False  # real data replaced by random directions with its row norms
 
 
+def _model_choice(bar) -> tuple[int, int]:
+    """The host's models (``EXPLORER_MODELS``, MiniLM first): a choice, never a typed path."""
+    try:
+        models = host_models()
+    except ModelError as error:
+        bar.error(str(error))
+        models = {MINILM: MINILM}
+    name = bar.selectbox(
+        "Model",
+        list(models),
+        key="model",
+        bind="query-params",
+        help="minilm: the bundled all-MiniLM-L6-v2; others: listed by this server's host "
+        f"({MODELS_ENV}).",
+    )
+    try:
+        return model_shape(models.get(name, MINILM))
+    except ModelError as error:
+        bar.error(str(error))
+        return 1, 1
+
+
 def sidebar() -> None:
     """Create the shared widgets (call once, in app.py, so state survives page switches)."""
     bar = st.sidebar
@@ -46,8 +69,10 @@ def sidebar() -> None:
     # Bound selectboxes keep plain option names: the URL stores the shown text (?fm=trig).
     source = bar.selectbox("Source", list(SOURCES), key="src", bind="query-params")
     bar.caption(SOURCES[source])
+    layers, heads = 6, 12  # the shipped sample's
     if source in ("sample", "text"):
         if source == "text":
+            layers, heads = _model_choice(bar)
             bar.text_area(
                 "Text",
                 DEFAULT_TEXT,
@@ -56,7 +81,7 @@ def sidebar() -> None:
                 help="Run through the model on this server; needs the optional "
                 "model packages (requirements-model.txt).",
             )
-        bar.slider("Layer", 0, 5, 0, key="layer", bind="query-params")
+        bar.slider("Layer", 0, layers - 1, 0, key="layer", bind="query-params")
     elif source == "synthetic":
         bar.select_slider(
             "Sequence length L", SEQ_LENS, DEFAULTS.seq_len, key="L", bind="query-params"
@@ -128,7 +153,7 @@ def sidebar() -> None:
             bind="query-params",
             help="Draws the random directions (its own stream: never the features' numbers).",
         )
-    heads = {"sample": 12, "text": 12, "synthetic": 1, "upload": 64}[source]
+    heads = {"sample": heads, "text": heads, "synthetic": 1, "upload": 64}[source]
     if source == "synthetic":
         heads = bar.slider("Heads", 1, 8, DEFAULTS.num_heads, key="H", bind="query-params")
     bar.selectbox(

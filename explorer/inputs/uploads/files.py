@@ -1,13 +1,13 @@
-"""Uploaded files → AttentionInputs, and a JSON-able report of what a file holds.
+"""Uploaded files → AttentionInputs, and the scale statistics of a head.
 
 ``load_inputs`` takes either one file holding q, k and optionally v (named by the rule of
 ``upload_names``) or one file per tensor (two or three single-tensor files whose stems name
 their roles: ``q.npy``, ``key.safetensors``). The byte and element caps apply to all files
-together. ``describe`` is the ``inspect`` command's report: format, tensors, the q/k/v found,
-the layout that would be used and the scale statistics that predict the approximation error:
-with x = q·d^(-1/4) and y = k·d^(-1/4) (so x·y is the logit), the positive random features'
-relative MSE grows like (e^{|x+y|²} − 1)/m, so the mean |x + y|² over all (query, key) pairs
-of a head is the one number to look at. It is computed exactly in O((l + s)·d):
+together. ``input_statistics`` gives the scale statistics that predict the approximation
+error (``uploads.describe`` reports them for ``inspect``): with x = q·√scale and y = k·√scale
+(so x·y is the logit), the positive random features' relative MSE grows like
+(e^{|x+y|²} − 1)/m, so the mean |x + y|² over all (query, key) pairs of a head is the one
+number to look at. It is computed exactly in O((l + s)·d):
 mean_ij |x_i + y_j|² = mean_i |x_i|² + mean_j |y_j|² + 2 x̄·ȳ.
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 from explorer.errors import InputError
 from explorer.inputs.attention_inputs import AttentionInputs
 from explorer.inputs.layouts import Layout, LoadedInputs, assemble, to_inputs
-from explorer.inputs.names import file_role, find_qkv
+from explorer.inputs.names import file_role
 from explorer.inputs.uploads.decode import base_name, file_stem, read_tensor_file
 from explorer.inputs.uploads.limits import UploadLimits, human_bytes, shown
 
@@ -130,17 +130,19 @@ def load_inputs(
 
 
 def input_statistics(inputs: AttentionInputs) -> dict[str, float]:
-    """Scale of x = q·d^(-1/4), y = k·d^(-1/4): row norms and the mean of |x_i + y_j|².
+    """Scale of x = q·√scale, y = k·√scale: row norms and the mean of |x_i + y_j|².
 
-    Shapes: q (h, l, d), k (h, s, d); means over heads and rows (pairs for |x + y|²).
+    scale is the inputs' own softmax scale (1/√d when not known). Shapes: q (h, l, d), k (h_kv,
+    s, d), query head i paired with key head i // (h / h_kv); means over query heads and rows.
     """
-    scale = inputs.head_dim**-0.25
-    x = inputs.q.astype(np.float64) * scale  # (h, l, d)
-    y = inputs.k.astype(np.float64) * scale  # (h, s, d)
+    scale = inputs.softmax_scale or inputs.head_dim**-0.5
+    x = inputs.q.astype(np.float64) * scale**0.5  # (h, l, d)
+    y = inputs.k.astype(np.float64) * scale**0.5  # (h_kv, s, d)
+    kv_of = np.arange(inputs.num_heads) // inputs.group  # (h,) each query head's key head
     x_norms = np.linalg.norm(x, axis=-1)  # (h, l)
-    y_norms = np.linalg.norm(y, axis=-1)  # (h, s)
-    cross = np.einsum("hd,hd->h", x.mean(axis=1), y.mean(axis=1))  # (h,) x̄·ȳ per head
-    pair = (x_norms**2).mean(axis=1) + (y_norms**2).mean(axis=1) + 2 * cross  # (h,)
+    y_norms = np.linalg.norm(y, axis=-1)  # (h_kv, s)
+    cross = np.einsum("hd,hd->h", x.mean(axis=1), y.mean(axis=1)[kv_of])  # (h,) x̄·ȳ per head
+    pair = (x_norms**2).mean(axis=1) + (y_norms**2).mean(axis=1)[kv_of] + 2 * cross  # (h,)
     return {
         "mean_norm_x": float(x_norms.mean()),
         "max_norm_x": float(x_norms.max()),
@@ -149,83 +151,3 @@ def input_statistics(inputs: AttentionInputs) -> dict[str, float]:
         "mean_norm_x_plus_y_squared": float(pair.mean()),
         "max_norm_x_plus_y_squared_bound": float((x_norms.max() + y_norms.max()) ** 2),
     }
-
-
-def describe(
-    data: bytes,
-    filename: str,
-    *,
-    layout: Layout = "auto",
-    layer: int | None = None,
-    head: int | None = None,
-    prefix: str | None = None,
-    limits: UploadLimits | None = None,
-) -> dict[str, object]:
-    """A JSON-able report of one file (for ``python -m explorer inspect FILE``).
-
-    Keys: file, format, bytes, tensors (name, shape, dtype, elements), metadata_keys, qkv
-    (role → name, or None), layout, layout_from, layer, head, kv_repeat, inputs (heads,
-    lengths, dims, dtype, tokens), statistics (``input_statistics``) and problem (why q/k/v
-    could not be formed, or None). Statistics use only the arrays already loaded.
-
-    Raises:
-        InputError: the file itself cannot be read (format, size, NaN/Inf).
-    """
-    loaded = read_tensor_file(data, filename, limits=limits)
-    report: dict[str, object] = {
-        "file": loaded.filename,
-        "format": loaded.format,
-        "bytes": _size(data),
-        "tensors": [
-            {
-                "name": name,
-                "shape": list(array.shape),
-                "dtype": loaded.source_dtypes[name],
-                "elements": int(array.size),
-            }
-            for name, array in loaded.tensors.items()
-        ],
-        "metadata_keys": sorted(loaded.metadata),
-        "qkv": None,
-        "layout": None,
-        "layout_from": None,
-        "layer": None,
-        "head": None,
-        "kv_repeat": None,
-        "inputs": None,
-        "statistics": None,
-        "problem": None,
-    }
-    try:
-        report["qkv"] = find_qkv(loaded.tensors, prefix=prefix)
-        result = to_inputs(
-            loaded.tensors,
-            layout=layout,
-            layer=layer,
-            head=head,
-            prefix=prefix,
-            metadata=loaded.metadata,
-            name=loaded.filename,
-        )
-    except InputError as error:
-        report["problem"] = str(error)
-        return report
-    inputs = result.inputs
-    report.update(
-        layout=result.layout,
-        layout_from=result.layout_from,
-        layer=result.layer,
-        head=result.head,
-        kv_repeat=result.kv_repeat,
-        inputs={
-            "heads": inputs.num_heads,
-            "query_length": inputs.q.shape[1],
-            "key_length": inputs.k.shape[1],
-            "head_dim": inputs.head_dim,
-            "value_dim": None if inputs.v is None else inputs.v.shape[-1],
-            "dtype": str(inputs.q.dtype),
-            "tokens": inputs.query_tokens is not None,
-        },
-        statistics=input_statistics(inputs),
-    )
-    return report

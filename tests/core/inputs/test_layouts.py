@@ -190,3 +190,38 @@ def test_tokens_reach_the_inputs():
 
 
 # describe ----------------------------------------------------------------------------------------
+
+
+# The model's softmax, read from metadata ----------------------------------------------------------
+
+
+def test_capture_metadata_sets_scale_mask_window_and_grouped_heads():
+    q = RNG.standard_normal((2, 4, 6, 8))
+    k, v = RNG.standard_normal((2, 2, 6, 8)), RNG.standard_normal((2, 2, 6, 8))
+    metadata = {
+        "layout": "layers h l d",
+        "softmax_scale": "0.3",
+        "causal": "true",
+        "sliding_windows": "[null, 3]",
+        "num_kv_heads": "2",
+        "logit_softcapping": "50.0",
+    }
+    first = to_inputs({"q": q, "k": k, "v": v}, metadata=metadata).inputs
+    second = to_inputs({"q": q, "k": k, "v": v}, metadata=metadata, layer=1).inputs
+    assert (first.softmax_scale, first.causal, first.window, first.softcap) == (
+        0.3,
+        True,
+        None,
+        50.0,
+    )
+    assert second.window == 3 and (second.num_heads, second.num_kv_heads) == (4, 2)
+    assert second.k.shape == (2, 6, 8)  # key/value heads kept, never repeated
+    assert to_inputs({"q": q, "k": k}, metadata=metadata, layer=1, head=3).inputs.k.shape[0] == 1
+    wrong = {**metadata, "num_kv_heads": "4"}
+    with pytest.raises(InputError, match="num_kv_heads is 4 but k"):
+        to_inputs({"q": q, "k": k}, metadata=wrong)
+    for key, value in (("softmax_scale", "-1"), ("causal", "yes"), ("sliding_windows", "[0]")):
+        with pytest.raises(InputError, match=key):
+            to_inputs({"q": q, "k": k}, metadata={**metadata, key: value})
+    with pytest.raises(InputError, match="heads"):  # 4 query heads cannot share 3 key heads
+        to_inputs({"q": q, "k": RNG.standard_normal((2, 3, 6, 8))}, layout="layers h l d")

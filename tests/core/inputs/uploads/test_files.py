@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from explorer.errors import InputError
+from explorer.inputs.uploads.describe import describe_files
 from explorer.inputs.uploads.examples import encode, example_tensors
-from explorer.inputs.uploads.files import describe, input_statistics, load_inputs
+from explorer.inputs.uploads.files import input_statistics, load_inputs
 from explorer.inputs.uploads.limits import UploadLimits
 
 RNG = np.random.default_rng(0)
@@ -87,12 +88,12 @@ def test_caps_apply_to_all_files_together():
 def test_describe_is_json_and_its_statistics_are_exact():
     q, k, v = canonical(heads=2, length=3, key_length=4, head_dim=8)
     data = encode({"layers.q": q, "layers.k": k, "layers.v": v}, "safetensors")
-    report = describe(data, "capture.safetensors", layer=1)
+    report = describe_files([("capture.safetensors", data)], layer=1)
     json.dumps(report)
     assert report["qkv"] == {"q": "layers.q", "k": "layers.k", "v": "layers.v"}
     assert (report["layout"], report["layer"], report["problem"]) == ("b h l d", 1, None)
     assert report["layout_from"] == "shape"
-    assert report["tensors"][0]["dtype"] == "F64"
+    assert report["files"][0]["tensors"][0]["dtype"] == "F64"
     x, y = q[1] * 8**-0.25, k[1] * 8**-0.25
     pairs = ((x[:, :, None, :] + y[:, None, :, :]) ** 2).sum(-1)  # (h, l, s)
     stats = report["statistics"]
@@ -104,8 +105,8 @@ def test_describe_is_json_and_its_statistics_are_exact():
 
 def test_describe_reports_problems_but_raises_for_unreadable_files():
     q, k, _ = canonical(heads=16, length=12, key_length=12)
-    report = describe(encode({"q": q, "k": k}, "npz"), "c.npz")
+    report = describe_files([("c.npz", encode({"q": q, "k": k}, "npz"))])
     assert report["qkv"] == {"q": "q", "k": "k"} and "pass layout" in report["problem"]
     assert report["statistics"] is None
     with pytest.raises(InputError):
-        describe(b"\x00" * 10, "c.npz")
+        describe_files([("c.npz", b"\x00" * 10)])

@@ -26,8 +26,9 @@ from hypothesis import strategies as st
 from explorer.errors import InputError
 from explorer.inputs.layouts import LAYOUTS, to_inputs
 from explorer.inputs.uploads.decode import read_tensor_file
+from explorer.inputs.uploads.describe import describe_files
 from explorer.inputs.uploads.examples import encode, example_tensors, example_upload
-from explorer.inputs.uploads.files import describe, load_inputs
+from explorer.inputs.uploads.files import load_inputs
 from explorer.inputs.uploads.limits import UploadLimits
 
 LIMITS = UploadLimits(max_bytes=2**20, max_elements=100_000, max_header_bytes=65_536)
@@ -76,7 +77,7 @@ def check_load(data: bytes, filename: str) -> None:
         assert array.dtype in (np.float32, np.float64)
         assert np.isfinite(array).all()
     with contextlib.suppress(InputError):
-        describe(data, filename, limits=LIMITS)
+        describe_files([(filename, data)], limits=LIMITS)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
