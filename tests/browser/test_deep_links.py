@@ -68,6 +68,9 @@ def visit(browser, load_test, server, path: str, *, title: str) -> dict:
         page.locator("h1", has_text=title).first.wait_for(timeout=RUN_TIMEOUT_MS)
         page.locator(load_test.CHART).first.wait_for(timeout=60_000)
         sidebar = page.get_by_test_id("stSidebar")
+        # Under load the sidebar's last widgets can arrive after the first chart: wait for the
+        # last one (a missing sidebar still fails, by this timeout).
+        sidebar.get_by_text("Feature seed").first.wait_for(timeout=60_000)
         return {
             "tab": page.title(),
             "h1": page.locator("h1").all_inner_texts(),
