@@ -17,8 +17,11 @@ Grouped-query heads broadcast without copies: q (b, h_kv, g, l, d) against k, v
 the mask's visible keys must be one contiguous run per sequence (right or left padding); each
 sequence is computed on its run alone, and padded query rows get zeros (no measure reads them).
 Unsupported, with a clear error: soft-capped logits c·tanh(t/c) under a feature map (no random
-features estimate that kernel), a key/value cache (l ≠ s), masks other than causal/window plus
-padding. Everything is computed in float64 and cast back by the dispatcher.
+features estimate that kernel); in causal layers, maps fitted to all of a head's tokens (oprf:
+A* from the mean |x_i + y_j|² would let each position see the later ones); a key/value cache
+(l ≠ s); masks other than causal/window plus padding. The stabilisers of the exponential maps
+(a per-feature maximum over all keys) cancel exactly in D⁻¹φ(Q)(φ(K)ᵀV), so they leak nothing.
+Everything is computed in float64 and cast back by the dispatcher.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ from explorer.kernels.projections import get_projection
 from explorer.streams import Stream, stream
 
 WORK = torch.float64
+# Maps whose features are fitted to all of a head's queries and keys (FAVOR++'s A* from the
+# mean |x_i + y_j|²): under causal attention every position would see the later tokens.
+FITTED_TO_ALL_TOKENS = frozenset({"oprf"})
 LAYER_BRANCH = 2**31  # stream path (LAYER_BRANCH, layer): never a block index of a plain draw
 Kernel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, AttentionCall], torch.Tensor]
 
@@ -159,6 +165,12 @@ def feature_replacement(
             raise SwapError(
                 f"layer {call.layer} soft-caps its logits (c·tanh(t/c), c = {call.softcap:g}): "
                 "no feature map estimates that kernel; use exact or uniform for this model"
+            )
+        if call.causal and feature_map in FITTED_TO_ALL_TOKENS:
+            raise SwapError(
+                f"layer {call.layer} is causal, and {feature_map} fits its features to all the "
+                "head's queries and keys (FAVOR++'s A*): earlier tokens would see later ones; "
+                "use positive, hyperbolic or trig for causal models"
             )
         root = math.sqrt(call.scaling)
         w = weights(call.layer, q.shape[-1])
