@@ -9,7 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from explorer.cli.common import json_safe, listing, positive_int, projection_name
+from explorer.cli.common import (
+    add_budget,
+    budget_from,
+    json_safe,
+    listing,
+    positive_int,
+    projection_name,
+)
 from explorer.cli.progress import Progress
 from explorer.experiments.swap import METHODS, SCHEDULES, SwapConfig, run_swap
 
@@ -88,6 +95,7 @@ def add_parser(sub) -> None:
         default=DEFAULT.pairs,
         help="encoders: also the Spearman ρ of the shipped sentence pairs' similarities",
     )
+    add_budget(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -105,9 +113,10 @@ def run(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens,
         pairs=args.pairs,
     )
+    budget = budget_from(args)
     model = load_swap_model(args.model)
     progress = Progress(quiet=args.quiet)
-    result = run_swap(model, args.text, config, progress=progress.update).to_dict()
+    result = run_swap(model, args.text, config, progress=progress.update, budget=budget).to_dict()
     progress.close()
     if args.json:
         print(json.dumps(json_safe(result), indent=2))

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 from explorer.cancel import checkpoint
+from explorer.errors import BudgetError
+from explorer.experiments.budget import Budget
 from explorer.experiments.swap_attention import (
     exact_replacement,
     feature_replacement,
@@ -43,7 +45,7 @@ Schedule = Literal["all", "first", "each"]
 SCHEDULES: tuple[str, ...] = get_args(Schedule)
 CONTROLS = ("exact", "uniform")  # the replacements that are not feature maps
 METHODS: tuple[str, ...] = (*CONTROLS, *FEATURE_MAPS)
-MAX_FEATURE_ENTRIES = 2**26  # h·l·m' features of one sequence per layer (512 MiB in float64)
+FEATURE_COPIES = 4  # φ(q), φ(k) and their stabiliser temporaries, float64, alive at once
 CHUNK_ENTRIES = 2**24  # sequences per forward pass of the sentence pairs: b·h·l·m' at most
 Progress = Callable[[int, int, str], None]
 
@@ -151,19 +153,36 @@ class SwapResult:
 
 
 def run_swap(
-    model: SwapModel, text: str, config: SwapConfig, *, progress: Progress | None = None
+    model: SwapModel,
+    text: str,
+    config: SwapConfig,
+    *,
+    progress: Progress | None = None,
+    budget: Budget | None = None,
 ) -> SwapResult:
-    """The reference pass, then every step of the schedule (``progress(done, total, text)``)."""
+    """The reference pass, then every step of the schedule (``progress(done, total, text)``).
+
+    Refused before any pass (``BudgetError``) when m, the number of runs or the features of
+    one layer are over the ``budget`` (default: the environment's).
+    """
+    budget = Budget.from_env() if budget is None else budget
+    if config.method not in CONTROLS and config.num_features > budget.max_features:
+        raise BudgetError(
+            f"m = {config.num_features:,} random features is over the limit of "
+            f"{budget.max_features:,} (EXPLORER_MAX_FEATURES): choose a smaller m"
+        )
     cfg = model.model.config
     heads = int(cfg.num_attention_heads)
     head_dim = int(getattr(cfg, "head_dim", None) or cfg.hidden_size // heads)
     width = max(1, config.feature_dim(head_dim))
     batch = tokenize(model, [text], max_tokens=config.max_tokens)
     tokens = int(batch["input_ids"].shape[1])
-    if heads * tokens * width > MAX_FEATURE_ENTRIES:
-        raise ValueError(
-            f"{tokens} tokens × {heads} heads × {width} features is over the limit of "
-            f"{MAX_FEATURE_ENTRIES} entries per layer: lower --num-features or shorten the text"
+    need = FEATURE_COPIES * 8 * heads * tokens * width
+    if need > budget.memory_mb * 2**20:
+        raise BudgetError(
+            f"the features of {tokens} tokens × {heads} heads × {width} need about "
+            f"{need / 2**20:,.0f} MB, over the budget of {budget.memory_mb:,} MB "
+            "(EXPLORER_MEMORY_MB): lower m or shorten the text"
         )
     pairs = config.pairs and model.kind == "encoder"
     pair_batch = tokenize(model, pair_texts(), max_tokens=config.max_tokens) if pairs else None
@@ -174,6 +193,7 @@ def run_swap(
     seeds = tuple(range(config.seed, config.seed + (config.seeds if config.random else 1)))
     layer_sets = schedule_layers(config.schedule, model.num_layers)
     total, done = len(layer_sets) * (len(seeds) + 1), 0
+    budget.check_sweep(total)
     reference = forward(model, batch)
     reference_pairs = (
         None if pair_batch is None else pair_similarities(forward(model, pair_batch, rows=rows))
