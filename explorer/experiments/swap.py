@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
@@ -26,6 +27,7 @@ from explorer.cancel import checkpoint
 from explorer.errors import BudgetError
 from explorer.experiments.budget import Budget
 from explorer.experiments.swap_attention import (
+    SwapError,
     exact_replacement,
     feature_replacement,
     uniform_replacement,
@@ -37,7 +39,7 @@ from explorer.experiments.swap_measures import (
     text_measures,
 )
 from explorer.experiments.swap_models import Outputs, SwapModel, forward, tokenize
-from explorer.inputs.hf_attention import recording
+from explorer.inputs.hf_attention import AttentionCall, recording
 from explorer.kernels.feature_maps import FEATURE_MAPS, get_feature_map
 from explorer.kernels.projections import get_projection
 
@@ -159,11 +161,13 @@ def run_swap(
     *,
     progress: Progress | None = None,
     budget: Budget | None = None,
+    timeout_s: float | None = None,
 ) -> SwapResult:
     """The reference pass, then every step of the schedule (``progress(done, total, text)``).
 
     Refused before any pass (``BudgetError``) when m, the number of runs or the features of
-    one layer are over the ``budget`` (default: the environment's).
+    one layer are over the ``budget`` (default: the environment's); stopped with a
+    ``BudgetError`` between runs once ``timeout_s`` have passed.
     """
     budget = Budget.from_env() if budget is None else budget
     if config.method not in CONTROLS and config.num_features > budget.max_features:
@@ -194,13 +198,27 @@ def run_swap(
     layer_sets = schedule_layers(config.schedule, model.num_layers)
     total, done = len(layer_sets) * (len(seeds) + 1), 0
     budget.check_sweep(total)
-    reference = forward(model, batch)
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    records: list[AttentionCall] = []
+    with recording(records=records):  # the model's own attention, each call recorded
+        reference = forward(model, batch)
+    seen = sorted({call.layer for call in records})
+    if seen != list(range(model.num_layers)):
+        raise SwapError(
+            f"{model.name}: its attention calls name layers {seen[:8]}, not 0 … "
+            f"{model.num_layers - 1}, so layers cannot be chosen (no layer_idx)"
+        )
     reference_pairs = (
         None if pair_batch is None else pair_similarities(forward(model, pair_batch, rows=rows))
     )
 
     def measure(replacement, layers: tuple[int, ...]) -> dict[str, float]:
         checkpoint()
+        if deadline is not None and time.monotonic() > deadline:
+            raise BudgetError(
+                f"the swap ran past {timeout_s:g} s (EXPLORER_SWEEP_TIMEOUT_S): use fewer "
+                "seeds, the all schedule or a shorter text"
+            )
         with recording(replacement=replacement, layers=set(layers)):
             values = text_measures(reference, forward(model, batch), causal_lm=causal_lm)
             if pair_batch is not None:

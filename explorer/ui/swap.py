@@ -28,7 +28,10 @@ def _swap(name: str, directory: str, text: str, config: SwapConfig, _cache_only:
     def progress(done: int, total: int, what: str) -> None:
         bar.progress(done / total, text=f"Run {done}/{total}: {what}")
 
-    result = run_swap(model, text, config, progress=progress, budget=runtime()[0])
+    budget = runtime()[0]
+    result = run_swap(
+        model, text, config, progress=progress, budget=budget, timeout_s=budget.sweep_timeout_s
+    )
     bar.empty()
     return result.to_dict()
 

@@ -84,3 +84,15 @@ def test_the_shipped_pairs_go_from_paraphrases_to_unrelated():
     # MiniLM's own similarities follow the written order closely (it was trained for this).
     assert spearman(sims, labels) > 0.8
     assert math.isnan(spearman(sims, torch.ones_like(sims)))
+
+
+def test_layers_the_model_does_not_name_and_timeouts_are_refused(monkeypatch):
+    from explorer.errors import BudgetError
+    from explorer.experiments.swap_attention import SwapError
+    from explorer.experiments.swap_models import SwapModel
+
+    with pytest.raises(BudgetError, match="EXPLORER_SWEEP_TIMEOUT_S"):
+        run_swap(tiny("bert"), TEXT, SwapConfig(method="uniform"), timeout_s=0)
+    monkeypatch.setattr(SwapModel, "num_layers", property(lambda self: 3))
+    with pytest.raises(SwapError, match="layers cannot be chosen"):
+        run_swap(tiny("bert"), TEXT, SwapConfig(method="uniform"))
