@@ -6,15 +6,17 @@ import streamlit as st
 
 from explorer import ui
 from explorer.charts.swap import MEASURE_LABELS, drift_chart, swap_frame
+from explorer.experiments.config import DEFAULTS
 from explorer.experiments.swap import CONTROLS, METHODS, SCHEDULES, SwapConfig
 from explorer.inputs.models import host_models
 from explorer.kernels.feature_maps import FEATURE_MAPS
 from explorer.kernels.projections import PROJECTIONS
+from explorer.ui.sidebar import FEATURE_COUNTS
 from explorer.ui.swap import swap_result
 
 ui.run_from_app()  # first: a page opened on its own (a deep link) runs app.py instead
 
-COUNTS = (4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+PAGE_M = 64  # the page's first m: a few seconds per schedule on MiniLM (the config's 256 is slower)
 SCHEDULE_LABELS = {
     "first": "the first k layers, k = 1 … n (Performer Fig. 14)",
     "each": "one layer at a time (which layer hurts most)",
@@ -48,16 +50,19 @@ model = c1.selectbox(
     help="MiniLM is bundled; the host lists others in EXPLORER_MODELS.",
 )  # fmt: skip
 method = c2.selectbox(
-    "Replacement", list(METHODS), list(METHODS).index("positive"), format_func=method_label,
-    key="im_map",
+    "Replacement", list(METHODS), list(METHODS).index(DEFAULTS.feature_map),
+    format_func=method_label, key="im_map",
 )  # fmt: skip
 schedule = c3.selectbox(
     "Schedule", list(SCHEDULES), list(SCHEDULES).index("first"),
     format_func=SCHEDULE_LABELS.get, key="im_schedule",
 )  # fmt: skip
 c1, c2, c3 = st.columns([3, 2, 2])
-m = c1.select_slider("Random features m", COUNTS, 64, key="im_m")
-projection = c2.selectbox("Projection", list(PROJECTIONS), 1, key="im_projection")
+m = c1.select_slider("Random features m", FEATURE_COUNTS, PAGE_M, key="im_m")
+projection = c2.selectbox(
+    "Projection", list(PROJECTIONS), list(PROJECTIONS).index(DEFAULTS.projection),
+    key="im_projection",
+)  # fmt: skip
 seeds = c3.slider("Seeds (feature draws)", 1, 8, 2, key="im_seeds")
 text = st.text_area("Text", DEFAULT_TEXT, max_chars=2000, key="im_text")
 

@@ -26,6 +26,7 @@ from typing import Literal, get_args
 from explorer.cancel import checkpoint
 from explorer.errors import BudgetError
 from explorer.experiments.budget import Budget
+from explorer.experiments.config import DEFAULTS
 from explorer.experiments.swap_attention import (
     SwapError,
     exact_replacement,
@@ -56,11 +57,11 @@ Progress = Callable[[int, int, str], None]
 class SwapConfig:
     """What replaces attention, where, and how often it is redrawn."""
 
-    method: str = "positive"  # a feature map of the registry, "exact" or "uniform"
-    num_features: int = 256  # m
-    projection: str = "orthogonal"
+    method: str = DEFAULTS.feature_map  # a feature map of the registry, "exact" or "uniform"
+    num_features: int = DEFAULTS.num_features  # m
+    projection: str = DEFAULTS.projection
     seeds: int = 3  # feature draws per step (controls: one run)
-    seed: int = 0  # the first seed: seeds seed … seed + seeds − 1
+    seed: int = DEFAULTS.seed  # the first seed: seeds seed … seed + seeds − 1
     schedule: Schedule = "first"
     max_tokens: int = 128
     pairs: bool = True  # encoders: the sentence pairs' Spearman ρ too
