@@ -16,7 +16,10 @@ import pytest
 
 from tests.browser.test_load import CHROMIUM, load_test_module
 
-NAVIGATION = ["Overview", "Data", "Attention maps", "Error distributions", "Scaling", "Theory"]
+NAVIGATION = [
+    "Overview", "Data", "Attention maps", "Error distributions", "Scaling", "Theory",
+    "In the model",
+]  # fmt: skip
 QUERY = "src=synthetic&L=64&d=16&fm=trig&m=32"  # small synthetic data, trig features
 CASES = {  # URL path → the page's title (its h1)
     "data": "Data",
@@ -24,6 +27,7 @@ CASES = {  # URL path → the page's title (its h1)
     "error_distributions": "Error distributions",
     "scaling": "Scaling",
     "theory": "Theory",
+    "in_the_model": "In the model",
 }
 RUN_TIMEOUT_MS = 180_000
 

@@ -23,6 +23,7 @@ PAGES = {
     "error_distributions": "error_distributions",
     "scaling": "scaling",
     "theory": "theory",
+    "in_the_model": "in_the_model",
 }
 
 pytestmark = [
