@@ -170,11 +170,13 @@ def model_report(
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
     start, frames, resumed, name = time.monotonic(), [], [], ""
-    done, total = 0, len(layers)
-    for index in layers:
+    total = len(layers)
+    for done, index in enumerate(layers):
         inputs = source.layer(index)
         name = name or str(getattr(source, "model", inputs.name))
-        path = None if folder is None else folder / f"layer_{index}_{layer_digest(inputs, grid)}.csv"
+        path = None
+        if folder is not None:
+            path = folder / f"layer_{index}_{layer_digest(inputs, grid)}.csv"
         frame = None if path is None or not path.is_file() else _read_checkpoint(path)
         if frame is not None:
             resumed.append(index)
@@ -186,10 +188,7 @@ def model_report(
             if path is not None:
                 _write_checkpoint(frame, path)
         frames.append(frame)
-        done += 1
         if progress is not None:
-            progress(done, total, f"layer {index} done")
+            progress(done + 1, total, f"layer {index} done")
     cells = pd.concat(frames, ignore_index=True)
-    return conclude(
-        cells, grid, name=name, seconds=time.monotonic() - start, resumed=resumed
-    )
+    return conclude(cells, grid, name=name, seconds=time.monotonic() - start, resumed=resumed)

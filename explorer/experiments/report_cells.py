@@ -12,8 +12,6 @@ Shapes: seeds stacked as g: φ(x) (g, n, l, m'), φ(y) (g, n, s, m'), K (g, n, r
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
@@ -116,24 +114,47 @@ def _row_stats(
     return out[0], out[1], out[2], max_abs
 
 
-def _weights_fields(stats, exact: ExactHeads, chosen: torch.Tensor, seed: int, head: int):
-    """The attention-matrix fields of ``ErrorMetrics`` (``fused_pass._summary``) of one head."""
-    sq_err, tv, kl, max_abs = (t[seed, head].cpu().double().numpy() for t in stats)
-    sq_ref = exact.sq_ref[head, chosen].cpu().double().numpy()
-    unif_sq = exact.unif_sq[head, chosen].cpu().double().numpy()
-    finite = np.isfinite(kl)
+def _weights_fields(stats, exact: ExactHeads, chosen: torch.Tensor) -> dict[str, np.ndarray]:
+    """The attention-matrix fields of ``ErrorMetrics`` (``fused_pass._summary``), each (g, n)."""
+    sq_err, tv, kl = (t.cpu().double().numpy() for t in stats[:3])  # (g, n, r)
+    g = sq_err.shape[0]
+
+    def exact_row(t: torch.Tensor) -> np.ndarray:  # (n, u) → (g, n, r)
+        return np.broadcast_to(t[:, chosen].cpu().double().numpy(), sq_err.shape)
+
+    sq_ref, finite = exact_row(exact.sq_ref).sum(-1), np.isfinite(kl)
+    defined = np.where(finite, kl, 0.0).sum(-1) / np.maximum(1, finite.sum(-1))
     return {
-        "weights_relative_error": math.sqrt(sq_err.sum() / sq_ref.sum()),
-        "uniform_weights_error": math.sqrt(unif_sq.sum() / sq_ref.sum()),
-        "max_abs_error": float(max_abs),
-        "row_tv_mean": float(tv.mean()),
-        "uniform_row_tv_mean": float(exact.unif_tv[head, chosen].double().mean()),
-        "row_kl_mean": float(kl.mean()) if finite.all() else math.inf,
-        "row_kl_mean_defined": float(kl[finite].mean()) if finite.any() else None,
-        "uniform_row_kl_mean": float(exact.unif_kl[head, chosen].double().mean()),
-        "kl_undefined_rows": int((~finite).sum()),
-        "rows_evaluated": int(len(chosen)),
+        "weights_relative_error": np.sqrt(sq_err.sum(-1) / sq_ref),
+        "uniform_weights_error": np.sqrt(exact_row(exact.unif_sq).sum(-1) / sq_ref),
+        "max_abs_error": stats[3].cpu().double().numpy(),
+        "row_tv_mean": tv.mean(-1),
+        "uniform_row_tv_mean": exact_row(exact.unif_tv).mean(-1),
+        "row_kl_mean": np.where(finite.all(-1), kl.mean(-1), np.inf),
+        "row_kl_mean_defined": np.where(finite.any(-1), defined, np.nan),
+        "uniform_row_kl_mean": exact_row(exact.unif_kl).mean(-1),
+        "kl_undefined_rows": (~finite).sum(-1),
+        "rows_evaluated": np.full((g, sq_err.shape[1]), len(chosen)),
     }
+
+
+def _no_outputs(seed: int, head: int) -> dict[str, None]:
+    keys = ("output_relative_error", "uniform_baseline_error", "output_max_abs_error")
+    return dict.fromkeys(keys)
+
+
+def _outputs(out_err: np.ndarray, out_max: np.ndarray, exact: ExactHeads):
+    """The output fields of one (seed, head) from the (g, n) arrays."""
+    baseline = exact.baseline_error.numpy()
+
+    def fields(seed: int, head: int) -> dict[str, float]:
+        return {
+            "output_relative_error": out_err[seed, head],
+            "uniform_baseline_error": baseline[head],
+            "output_max_abs_error": out_max[seed, head],
+        }
+
+    return fields
 
 
 def map_cells(
@@ -168,22 +189,20 @@ def map_cells(
     for m in num_features:
         checkpoint()
         features = [fmap(x, y, None if w is None else w[:m]) for w in draws]  # nested: W[:m]
-        out_err = out_max = None
+        outputs = _no_outputs
         if v is not None:
             approx = linear_attention(stacked(features), v, **mask, chunk_size=chunk_size).output
             diff = approx - exact.exact_output  # (g, n, l, e)
             out_err = torch.stack([_norms(d) for d in diff]) / exact.exact_norm  # (g, n)
             out_max = diff.abs().flatten(2).amax(-1).cpu().double()  # (g, n)
+            outputs = _outputs(out_err.numpy(), out_max.numpy(), exact)
         for seeds, chosen in groups:
             stats = _row_stats(exact, [features[i] for i in seeds], chosen, softmax, memory_budget)
+            fields = _weights_fields(stats, exact, chosen)
             for slot, seed in enumerate(seeds):
                 for head in range(x.shape[0]):
                     record = {"num_features": m, "seed": seed, "head": head}
-                    record["output_relative_error"] = None if v is None else float(out_err[seed, head])
-                    record["uniform_baseline_error"] = (
-                        None if v is None else float(exact.baseline_error[head])
-                    )
-                    record["output_max_abs_error"] = None if v is None else float(out_max[seed, head])
-                    record.update(_weights_fields(stats, exact, chosen, slot, head))
+                    record.update(outputs(seed, head))
+                    record.update({key: values[slot, head] for key, values in fields.items()})
                     records.append(record)
     return records

@@ -76,9 +76,10 @@ class ReportGrid:
             math.isfinite(self.target_error) and self.target_error > 0
         ):
             raise ValueError(f"target_error must be finite and > 0, got {self.target_error}")
-        if self.layers is not None:
-            if any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in self.layers):
-                raise ValueError(f"layers must be non-negative integers, got {self.layers!r}")
+        if self.layers is not None and any(
+            isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in self.layers
+        ):
+            raise ValueError(f"layers must be non-negative integers, got {self.layers!r}")
         self.cell_config(self.feature_maps[0], self.projections[0], self.num_features[0], 0)
 
     @property

@@ -24,8 +24,10 @@ NOT_WITHIN = "not within the grid"
 
 def error_column(cells: pd.DataFrame) -> str:
     """The error the target is about: the output's, or the weights' without V."""
-    return "output_relative_error" if cells["output_relative_error"].notna().any() else (
-        "weights_relative_error"
+    return (
+        "output_relative_error"
+        if cells["output_relative_error"].notna().any()
+        else ("weights_relative_error")
     )
 
 
@@ -50,9 +52,15 @@ def curves(cells: pd.DataFrame) -> pd.DataFrame:
     keys = ["layer", "head", "feature_map", "projection", "num_features"]
     grouped = cells.groupby(keys, sort=True)
     out = grouped[column].agg(mean_error="mean", std_error="std").reset_index()
-    out["baseline"] = grouped[
-        "uniform_baseline_error" if column == "output_relative_error" else "uniform_weights_error"
-    ].first().to_numpy()
+    out["baseline"] = (
+        grouped[
+            "uniform_baseline_error"
+            if column == "output_relative_error"
+            else "uniform_weights_error"
+        ]
+        .first()
+        .to_numpy()
+    )
     return out
 
 
@@ -62,7 +70,9 @@ def per_map(cells: pd.DataFrame, grid: ReportGrid) -> pd.DataFrame:
     for key, curve in curves(cells).groupby(["layer", "head", "feature_map", "projection"]):
         curve = curve.sort_values("num_features")
         baseline = float(curve["baseline"].iloc[0])
-        target = grid.target_error if grid.target_error is not None else grid.target_ratio * baseline
+        target = grid.target_error
+        if target is None:
+            target = grid.target_ratio * baseline
         ms, errors = curve["num_features"].to_numpy(), curve["mean_error"].to_numpy()
         rows.append(
             dict(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+
 from explorer.experiments.config import DEFAULTS
 from explorer.experiments.report_cells import map_cells
 from explorer.experiments.report_exact import exact_heads, head_tensors, seed_rows, union_rows
@@ -80,8 +81,9 @@ def run_unit(unit: Unit, inputs: AttentionInputs, grid: ReportGrid) -> pd.DataFr
     records = []
     for projection in grid.projections:
         draws = [
-            draw_projection(projection, grid.max_features, d, stream=stream("features", seed))
-            .to(device=x.device, dtype=x.dtype)  # (M, d): float64 on the CPU, then moved
+            draw_projection(projection, grid.max_features, d, stream=stream("features", seed)).to(
+                device=x.device, dtype=x.dtype
+            )  # (M, d): float64 on the CPU, then moved
             for seed in grid.seeds
         ]
         for name in grid.feature_maps:
@@ -110,4 +112,3 @@ def run_unit(unit: Unit, inputs: AttentionInputs, grid: ReportGrid) -> pd.DataFr
             records.extend(cells)
     frame = pd.DataFrame.from_records(records, columns=list(CELL_COLUMNS))
     return frame.sort_values(["head", "feature_map", "projection", "num_features", "seed"])
-
