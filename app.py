@@ -25,6 +25,7 @@ PAGES = [
         "pages/error_distributions.py", title="Error distributions", icon=":material/bar_chart:"
     ),
     st.Page("pages/scaling.py", title="Scaling", icon=":material/show_chart:"),
+    st.Page("pages/model_report.py", title="Model report", icon=":material/table_view:"),
     st.Page("pages/theory.py", title="Theory", icon=":material/functions:"),
 ]
 navigation = st.navigation(PAGES)
