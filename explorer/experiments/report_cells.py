@@ -24,11 +24,22 @@ from explorer.kernels.feature_maps import FeatureMap, Features
 from explorer.reference.block_statistics import kl_entrywise
 
 STAT_NAMES = ("sq_err", "tv", "kl")
+# Stack the seeds' φ for the P̂ statistics (one batch) or run them one by one: stacking copies
+# every φ, which costs more than it saves where φ is wide and L short (the sample: m' ≫ L).
+SEED_BATCH = False
 
 
 def stacked(features: list[Features]) -> Features:
     """The seeds' features on a new leading axis, with their log-domain exponents stacked."""
     first = features[0]
+    if len(features) == 1:  # a view, no copy
+        lone = first.logits
+
+        def one(rows):
+            return tuple(t.unsqueeze(0) for t in lone(rows))
+
+        query, key = first.query.unsqueeze(0), first.key.unsqueeze(0)
+        return Features(query, key, signed=first.signed, logits=None if lone is None else one)
     logits = None
     if first.exponential:
 
@@ -56,13 +67,15 @@ def _row_stats(
     phi_q, phi_k = both.query, both.key
     g, n, s, width = phi_k.shape[0], phi_k.shape[1], phi_k.shape[-2], phi_k.shape[-1]
     positions = exact.rows[chosen]  # (r,) true query positions
+    # every row of U (a slice): U is then 0..l−1, so views replace gathered copies
+    index = chosen if isinstance(chosen, slice) else positions
     causal, window = softmax.causal, softmax.window
     bound = None
     if both.signed:  # max |D_i| = |φ(x_i)|·Σ_visible |φ(y_j)|, as in ``fused_pass.row_pass``
         k_norms = phi_k.norm(dim=-1)  # (g, n, s)
         seen = visible_sum(k_norms, phi_q.shape[-2], window=window) if causal else None
-        seen = seen[..., positions] if causal else k_norms.sum(-1, True)
-        bound = phi_q[..., positions, :].norm(dim=-1) * seen  # (g, n, r)
+        seen = seen[..., index] if causal else k_norms.sum(-1, True)
+        bound = phi_q[..., index, :].norm(dim=-1) * seen  # (g, n, r)
     floor = underflow_floor(s, width, phi_q.dtype) if both.exponential else None
     r_all = len(positions)
     out = torch.empty(3, g, n, r_all, dtype=phi_q.dtype, device=phi_q.device)
@@ -72,9 +85,14 @@ def _row_stats(
     for start in range(0, r_all, step):
         checkpoint()
         rows = slice(start, min(r_all, start + step))
-        pos, where = positions[rows], chosen[rows]
+        pos = positions[rows]
+        if isinstance(chosen, slice):
+            where = slice(chosen.start + rows.start, chosen.start + rows.stop)
+            k_blk = phi_q[..., where, :] @ key_t  # (g, n, r, s)
+        else:
+            where = chosen[rows]
+            k_blk = phi_q[..., pos, :] @ key_t
         p = exact.p[:, where]  # (n, r, s)
-        k_blk = phi_q[..., pos, :] @ key_t  # (g, n, r, s)
         hidden = None if exact.hidden is None else exact.hidden[where]  # (r, s)
         if hidden is not None:
             k_blk.masked_fill_(hidden, 0.0)
@@ -134,7 +152,7 @@ def _weights_fields(stats, exact: ExactHeads, chosen: torch.Tensor) -> dict[str,
         "row_kl_mean_defined": np.where(finite.any(-1), defined, np.nan),
         "uniform_row_kl_mean": exact_row(exact.unif_kl).mean(-1),
         "kl_undefined_rows": (~finite).sum(-1),
-        "rows_evaluated": np.full((g, sq_err.shape[1]), len(chosen)),
+        "rows_evaluated": np.full((g, sq_err.shape[1]), sq_err.shape[-1]),
     }
 
 
@@ -181,18 +199,24 @@ def map_cells(
     in_u = None
     if exact.rows is not None and seed_rows[0] is not None:
         in_u = [torch.searchsorted(exact.rows, rows.to(exact.rows.device)) for rows in seed_rows]
-    every = torch.arange(len(exact.rows), device=exact.rows.device)
-    groups = [(list(range(len(draws))), every)] if in_u is None else list(enumerate(in_u))
-    if in_u is not None:
-        groups = [([seed], chosen) for seed, chosen in groups]
+    every = slice(0, len(exact.rows))  # every row of U: slices, not gathered copies
+    if in_u is None and SEED_BATCH:
+        groups = [(list(range(len(draws))), every)]
+    else:
+        groups = [([seed], every if in_u is None else in_u[seed]) for seed in range(len(draws))]
     records = []
     for m in num_features:
         checkpoint()
         features = [fmap(x, y, None if w is None else w[:m]) for w in draws]  # nested: W[:m]
         outputs = _no_outputs
         if v is not None:
-            approx = linear_attention(stacked(features), v, **mask, chunk_size=chunk_size).output
-            diff = approx - exact.exact_output  # (g, n, l, e)
+            diff = torch.stack(
+                [
+                    linear_attention(f, v, **mask, chunk_size=chunk_size).output
+                    - exact.exact_output
+                    for f in features
+                ]
+            )  # (g, n, l, e)
             out_err = torch.stack([_norms(d) for d in diff]) / exact.exact_norm  # (g, n)
             out_max = diff.abs().flatten(2).amax(-1).cpu().double()  # (g, n)
             outputs = _outputs(out_err.numpy(), out_max.numpy(), exact)
