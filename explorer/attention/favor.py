@@ -73,16 +73,13 @@ def favor_attention(
     normalizer = torch.empty(n, l, dtype=work, device=dev)  # (n, l)
     shift = torch.full((n, 1, m), -math.inf, dtype=work, device=dev)  # running c_r, base 2
     state = torch.zeros(n, m, e + 1, dtype=work, device=dev)  # Σ_j φ(y_j)[v_j, 1]ᵀ
-    # [y, |y|²] and [v, 1] of every key, built once (one pass each, not one per block)
-    k1 = torch.cat([k, torch.linalg.vecdot(k, k).unsqueeze(-1)], dim=-1)  # (n, s, d + 1)
-    v1_all = torch.cat([v, torch.ones_like(v[..., :1])], dim=-1)  # (n, s, e + 1)
     for a in range(0, 0 if causal else s, c):
-        fk, v1, factor = bufs.keys(k1[:, a : a + c], v1_all[:, a : a + c], w_k, shift)
+        fk, v1, factor = bufs.keys(k[:, a : a + c], v[:, a : a + c], w_k, shift)
         state.mul_(factor).baddbmm_(fk.transpose(-2, -1), v1)
     for a in range(0, l, c):
         r = min(l, a + c) - a
         if causal and a < s:
-            fk, v1, factor = bufs.keys(k1[:, a : a + r], v1_all[:, a : a + r], w_k, shift)
+            fk, v1, factor = bufs.keys(k[:, a : a + r], v[:, a : a + r], w_k, shift)
             state.mul_(factor)
         fq = bufs.queries(q[:, a : a + r], w_q, shift)  # (n, r, m)
         both = torch.bmm(fq, state, out=_front(bufs.both, n, r, e + 1))  # (n, r, e + 1)
@@ -127,24 +124,29 @@ class _FavorBuffers:
 
     def __init__(self, n: int, c: int, d: int, e: int, m: int, causal: bool, dtype, device):
         new = partial(torch.empty, dtype=dtype, device=device)
-        self.feat_k, self.feat_q = new(n * c * m), new(n * c * m)
-        self.both = new(n * c * (e + 1))
+        self.feat_k, self.feat_q, self.k1 = new(n * c * m), new(n * c * m), new(n * c * (d + 1))
+        self.v1, self.both = new(n * c * (e + 1)), new(n * c * (e + 1))
         self.within = new(n * c * c) if causal else None
         self.hidden = torch.ones(c, c, dtype=torch.bool, device=device).triu(1) if causal else None
 
-    def keys(self, k1, v1, w_k, shift):
+    def keys(self, k, v, w_k, shift):
         """2^(ℓ − c)·√m·e^{½…}-scaled φ(y) of a key block; the state's factor 2^(c_old − c_new).
 
-        ``k1`` = [k, |k|²] (n, r, d + 1) and ``v1`` = [v, 1] of the block; ``shift`` (n, 1, m)
-        is the running per-feature maximum c, updated in place.
+        ``shift`` (n, 1, m) is the running per-feature maximum c, updated in place.
         """
-        n, r, _ = k1.shape
+        n, r, d = k.shape
+        k1 = _front(self.k1, n, r, d + 1)  # [k, |k|²]
+        k1[..., :d] = k
+        k1[..., d] = torch.linalg.vecdot(k, k)  # |k|²: one fused pass, not a norm then a square
         f = _front(self.feat_k, n, r, w_k.shape[1])  # (n, r, m)
         torch.matmul(k1, w_k, out=f)  # (w·y − |y|²/2)·log₂e
         new = torch.maximum(f.amax(dim=-2, keepdim=True), shift)  # (n, 1, m)
         factor = torch.exp2(shift - new).transpose(-2, -1)  # (n, m, 1): rescales state rows
         shift.copy_(new)
         f.sub_(shift).exp2_()
+        v1 = _front(self.v1, n, r, v.shape[-1] + 1)  # [v, 1]
+        v1[..., :-1] = v
+        v1[..., -1] = 1.0
         return f, v1, factor
 
     def queries(self, q, w_q, shift):
