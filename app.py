@@ -26,6 +26,7 @@ PAGES = [
     ),
     st.Page("pages/scaling.py", title="Scaling", icon=":material/show_chart:"),
     st.Page("pages/theory.py", title="Theory", icon=":material/functions:"),
+    st.Page("pages/model_report.py", title="Model report", icon=":material/table_view:"),
     st.Page("pages/in_the_model.py", title="In the model", icon=":material/layers:"),
 ]
 navigation = st.navigation(PAGES)

@@ -90,7 +90,8 @@ def favor_attention(
             both.baddbmm_(within, v1)
             state.baddbmm_(fk.transpose(-2, -1), v1)
         normalizer[:, a : a + r] = both[..., e]
-        torch.div(both[..., :e], both[..., e:], out=out[:, a : a + r])
+        # one reciprocal per row, then products: a vector divide costs several multiplies
+        torch.mul(both[..., :e], both[..., e:].reciprocal(), out=out[:, a : a + r])
     suspect = normalizer < underflow_floor(s, m, work)  # (n, l): only causal rows can get here
     recomputed = int(suspect.sum())
     if recomputed:
@@ -136,7 +137,7 @@ class _FavorBuffers:
         n, r, d = k.shape
         k1 = _front(self.k1, n, r, d + 1)  # [k, |k|²]
         k1[..., :d] = k
-        k1[..., d] = torch.linalg.vector_norm(k, dim=-1).square_()
+        k1[..., d] = torch.linalg.vecdot(k, k)  # |k|²: one fused pass, not a norm then a square
         f = _front(self.feat_k, n, r, w_k.shape[1])  # (n, r, m)
         torch.matmul(k1, w_k, out=f)  # (w·y − |y|²/2)·log₂e
         new = torch.maximum(f.amax(dim=-2, keepdim=True), shift)  # (n, 1, m)

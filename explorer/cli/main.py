@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from explorer.cli import bench, compare, data, figure, swap, sweep
+from explorer.cli import bench, compare, data, figure, report, swap, sweep
 from explorer.cli.common import EXIT_USAGE, Parser, UsageError
 from explorer.errors import BudgetError
 from explorer.experiments.budget import ENV
@@ -28,6 +28,7 @@ COMMANDS = {
     "capture": data.run_capture,
     "figure": figure.run,
     "bench": bench.run,
+    "report": report.run,
     "swap": swap.run,
 }
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_capture(sub)
     figure.add_parser(sub)
     bench.add_parser(sub)
+    report.add_parser(sub)
     swap.add_parser(sub)
     return parser
 

@@ -17,15 +17,22 @@ import pytest
 from tests.browser.test_load import CHROMIUM, load_test_module
 
 NAVIGATION = [
-    "Overview", "Data", "Attention maps", "Error distributions", "Scaling", "Theory",
+    "Overview",
+    "Data",
+    "Attention maps",
+    "Error distributions",
+    "Scaling",
+    "Theory",
+    "Model report",
     "In the model",
-]  # fmt: skip
+]
 QUERY = "src=synthetic&L=64&d=16&fm=trig&m=32"  # small synthetic data, trig features
 CASES = {  # URL path → the page's title (its h1)
     "data": "Data",
     "attention_maps": "Attention maps",
     "error_distributions": "Error distributions",
     "scaling": "Scaling",
+    "model_report": "Model report",
     "theory": "Theory",
     "in_the_model": "In the model",
 }

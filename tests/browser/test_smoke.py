@@ -23,6 +23,7 @@ PAGES = {
     "error_distributions": "error_distributions",
     "scaling": "scaling",
     "theory": "theory",
+    "model_report": "model_report",
     "in_the_model": "in_the_model",
 }
 

@@ -1,0 +1,34 @@
+"""The Ray executor gives every cell of the local executor, on a real local Ray (2 CPUs)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from explorer.experiments.report import model_report
+from explorer.experiments.report_grid import ReportGrid
+from explorer.inputs.capture import load_sample
+
+ray = pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-scale.txt")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_ray_cells_equal_local(local_ray, monkeypatch):
+    from explorer.experiments import report_units
+
+    monkeypatch.setattr(report_units, "heads_per_unit", lambda *a, **k: 5)  # 3 tasks a layer
+    sample = load_sample()
+    grid = ReportGrid(feature_maps=("positive", "trig"), num_features=(16, 64), seeds=(0, 1),
+                      layers=(0, 3), device="cpu")  # fmt: skip
+    local = model_report(sample, grid)
+    remote = model_report(sample, grid, executor="ray")
+    assert len(local.cells) == 2 * sample.num_heads * grid.cells_per_head
+    # same code, same streams, same head blocks: every cell equal, to the last bit
+    pd.testing.assert_frame_equal(local.cells, remote.cells, check_exact=True)
+    pd.testing.assert_frame_equal(local.summary, remote.summary, check_exact=True)
