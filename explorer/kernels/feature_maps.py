@@ -77,6 +77,7 @@ class FeatureMap:
     signed: bool  # features can be negative, so normalisers can be ≤ 0
     exponent: ExponentFn | None = None  # exponential maps: φ = exp(exponent)
     direct: DirectFn | None = None  # every other map
+    width: Callable[[int, int], int] | None = None  # (m, d) → m' where it is not the default
 
     def __post_init__(self) -> None:
         if (self.exponent is None) == (self.direct is None):
@@ -84,6 +85,8 @@ class FeatureMap:
 
     def feature_dim(self, num_features: int, head_dim: int) -> int:
         """Length m' of φ(x) for m random vectors (deterministic maps: their own width)."""
+        if self.width is not None:
+            return self.width(num_features, head_dim)
         if not self.uses_projection:
             return head_dim
         return num_features * self.features_per_vector
