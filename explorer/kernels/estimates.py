@@ -5,8 +5,11 @@ the softmax kernel exp(x·y) (Performer Lemma 1; FAVOR++). Rows of fixed norm �
 sphere √d·S^{d−1}) estimate other kernels, because E[e^{w·z}] = ₀F₁(; d/2; d|z|²/4) there
 instead of e^{|z|²/2} (the sphere's moment generating function): positive and hyperbolic
 features estimate the regularized softmax kernel SMREG (Performer Sec. 2.3, Theorem 1: below
-exp(x·y), within 1 − O(d^{−1/3})), biased for exp(x·y). ReLU features are degree-2 homogeneous
-in w, so they estimate the arc-cosine kernel (Cho & Saul 2009) under every projection here.
+exp(x·y), within 1 − O(d^{−1/3})), biased for exp(x·y); FAVOR# (saderf) is OPRF on rebalanced
+inputs, hybrid mixes the sphere kernels of positive and trig features with the exact weight
+θ/π (sign features are scale-free). ReLU features are degree-2 homogeneous
+in w, so they estimate the arc-cosine kernel (Cho & Saul 2009) under every projection here;
+taylor2 is deterministic, 1 + x·y + (x·y)²/2 (the softmax kernel's second-order Taylor series).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ _SPHERE = {  # (map) → the kernel rows of norm √d estimate, with ₀F₁ the
     "hyperbolic": "e^{−(|x|²+|y|²)/2} · ₀F₁(; d/2; d|x+y|²/4)",
     "trig": "e^{(|x|²+|y|²)/2} · ₀F₁(; d/2; −d|x−y|²/4)",
     "oprf": "(1−4A)^{d/2} e^{2Ad} e^{−(|x|²+|y|²)/2} · ₀F₁(; d/2; d(1−4A)|x+y|²/4)",
+    "saderf": "the oprf kernel of x' = Ψx, y' = Ψ⁻¹y (|x'|, |x'+y'| in place of |x|, |x+y|)",
+    "hybrid": "(θ/π)·SMREG + (1 − θ/π)·(the trig kernel above), θ = ∠(x, y)",
 }
 _SUBSTITUTES = {
     "relu": (
@@ -44,6 +49,7 @@ _SUBSTITUTES = {
         "|x||y|(sin θ + (π − θ) cos θ)/(2π), θ = ∠(x, y)",
     ),
     "elu_plus_one": ("elu+1 dot product", "(elu(x) + 1)·(elu(y) + 1), deterministic"),
+    "taylor2": ("second-order Taylor kernel", "1 + x·y + (x·y)²/2, deterministic"),
 }
 
 

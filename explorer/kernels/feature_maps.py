@@ -12,6 +12,8 @@ estimates under each projection:
   hyperbolic  exp(−|x|²/2)/√(2m) · [exp(Wx), exp(−Wx)]
   oprf        D·exp(A|w|² + B·Wx − |x|²/2)/√m, B = √(1−4A), D = (1−4A)^(d/4), A = A* fitted
               from the data by the homogeneity heuristic (FAVOR++; A = 0 is FAVOR+)
+  saderf      oprf of x' = Ψx, y' = Ψ⁻¹y, Ψ diagonal fitted so that |x'| and |y'| balance
+              (FAVOR#, SADERF, Likhosherstov et al. 2023; x'·y' = x·y)
 Substitute kernels (not estimators of softmax): relu (Performer-ReLU, relu(Wx)/√m) and
 elu_plus_one (elu(x)+1, Katharopoulos et al. 2020, deterministic).
 
@@ -40,6 +42,7 @@ from explorer.kernels.exponential import (
     oprf_exponent,
     positive_exponent,
 )
+from explorer.kernels.saderf import saderf_exponent
 from explorer.kernels.substitutes import elu_plus_one_features, relu_features
 from explorer.kernels.trigonometric import trig_features
 
@@ -179,6 +182,15 @@ FEATURE_MAPS: MappingProxyType[str, FeatureMap] = MappingProxyType(
             features_per_vector=1,
             signed=False,
             direct=elu_plus_one_features,
+        ),
+        "saderf": FeatureMap(
+            name="saderf",
+            label="FAVOR# (SADERF, rebalanced OPRF)",
+            kernel="unbiased",
+            uses_projection=True,
+            features_per_vector=1,
+            signed=False,
+            exponent=saderf_exponent,
         ),
     }
 )

@@ -7,6 +7,8 @@ Kernel estimators of SM(x, y) = exp(x·y) with m iid random vectors (Performer, 
   positive    (e^{ρ₊} − 1)/m
   hyperbolic  (2/m)·sinh²(ρ₊/2)
   oprf        (((1−4A)²/(1−8A))^{d/2}·e^{ρ₊/(1−8A)} − 1)/m   (A = 0: positive)
+  saderf      the oprf form at ρ₊' = |Ψx + Ψ⁻¹y|² of the rebalanced pair (FAVOR#, Likhosherstov
+              et al. 2023; ``saderf_relative_mse`` fits Ψ from x, y)
 Orthogonal rows (m ≤ d) lower the positive MSE by at least
 (1 − 1/m)·2/(d+2)·(SM − e^{−(|x|²+|y|²)/2})² (Performer Theorem 2, arXiv v4). The
 trig/positive ratio at |x| = |y| = l and angle φ is Performer Fig. 2's r(φ, l). The delta
@@ -23,8 +25,10 @@ import torch
 
 from explorer.attention.exact import exact_weights
 from explorer.attention.masks import hidden_keys
+from explorer.kernels.exponential import mean_pair_sq_sum
+from explorer.kernels.saderf import rebalanced
 
-UnbiasedMap = Literal["trig", "positive", "hyperbolic", "oprf"]
+UnbiasedMap = Literal["trig", "positive", "hyperbolic", "oprf", "saderf"]
 VALID_DENOMINATOR_VARIANCE = 0.1  # delta method trusted while Var(D̂)/D² stays well below 1
 
 
@@ -50,15 +54,32 @@ def relative_mse(
             if sq_diff is None:
                 raise ValueError("the trig MSE needs sq_diff = |x − y|²")
             return 2.0 * np.sinh(np.asarray(sq_diff, dtype=np.float64) / 2.0) ** 2 / num_features
-        if kind == "oprf":
+        if kind in ("oprf", "saderf"):  # saderf: sq_sum is the rebalanced |x' + y'|²
             if head_dim is None:
-                raise ValueError("the OPRF MSE needs head_dim")
+                raise ValueError(f"the {kind} MSE needs head_dim")
             a = optimal_a(rho_plus, head_dim) if a is None else np.asarray(a, dtype=np.float64)
             if np.any(a >= 0.125):
                 raise ValueError("OPRF needs A < 1/8")
             log_factor = 0.5 * head_dim * (2 * np.log1p(-4 * a) - np.log1p(-8 * a))
             return np.expm1(log_factor + rho_plus / (1 - 8 * a)) / num_features
-    raise ValueError(f"no closed-form MSE for {kind!r}: use trig, positive, hyperbolic or oprf")
+    raise ValueError(
+        f"no closed-form MSE for {kind!r}: use trig, positive, hyperbolic, oprf or saderf"
+    )
+
+
+def saderf_relative_mse(x: torch.Tensor, y: torch.Tensor, *, num_features: int) -> np.ndarray:
+    """FAVOR#'s MSE/SM² for each pair (x_i, y_j): OPRF's at x' = Ψx, y' = Ψ⁻¹y, A* from ρ'.
+
+    Ψ and A* are fitted from all rows, as the map does (``kernels.saderf``), so for one pair
+    pass x (1, d) and y (1, d). Shapes: x (..., l, d), y (..., s, d) → (..., l, s).
+    """
+    x_new, y_new = rebalanced(x.double(), y.double())
+    a = optimal_a(mean_pair_sq_sum(x_new, y_new).numpy(), x.shape[-1])[..., None, None]
+    pair = x_new.unsqueeze(-2) + y_new.unsqueeze(-3)  # (..., l, s, d)
+    sq_sum = (pair * pair).sum(-1).numpy()  # (..., l, s)
+    return relative_mse(
+        "saderf", sq_sum=sq_sum, num_features=num_features, head_dim=x.shape[-1], a=a
+    )
 
 
 def optimal_a(sq_sum, head_dim: int) -> np.ndarray:

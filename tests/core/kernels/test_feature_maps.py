@@ -19,8 +19,9 @@ UNBIASED = [name for name, spec in FEATURE_MAPS.items() if spec.kernel == "unbia
 
 
 def test_registry_is_complete_and_read_only():
-    assert set(FEATURE_MAPS) == {"trig", "positive", "hyperbolic", "oprf", "relu", "elu_plus_one"}
-    assert set(UNBIASED) == {"trig", "positive", "hyperbolic", "oprf"}
+    # Other branches add entries: check these are present, not that nothing else is.
+    assert set(FEATURE_MAPS) >= {"trig", "positive", "hyperbolic", "oprf", "relu", "elu_plus_one"}
+    assert set(UNBIASED) >= {"trig", "positive", "hyperbolic", "oprf"}
     assert FEATURE_MAPS["relu"].kernel == FEATURE_MAPS["elu_plus_one"].kernel == "substitute"
     with pytest.raises(TypeError):
         FEATURE_MAPS["new"] = FEATURE_MAPS["relu"]  # type: ignore[index]
