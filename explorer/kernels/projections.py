@@ -4,7 +4,9 @@ Sources: Performer (Choromanski et al. 2021) Sec. 2.4 and App. B.2 for orthogona
 (ORF): blocks of d exactly orthogonal rows, m > d stacks independent blocks. The QR step uses
 Mezzadri's sign correction (columns of Q times sign(diag R)): plain Householder QR, used by the
 reference implementations, always gives Q[0, 0] < 0, so its rows are not isotropic and the
-kernel estimate is biased (see ``tests/core/kernels/test_projections.py``).
+kernel estimate is biased (see ``tests/core/kernels/test_projections.py``). Simplex random
+features (Reid et al. 2023, ``simplex``) rotate the d vertices of a regular simplex instead
+(pairwise dot −1/(d − 1)), with the same chi(d) norms.
 
 Nested draws: block b (rows b·d … b·d + d − 1, directions and norms) comes from its own
 sub-stream ``stream.child(b)``, so the first m rows of a draw of M > m rows are exactly the draw
@@ -22,9 +24,10 @@ from typing import Literal
 
 import torch
 
+from explorer.kernels.simplex import simplex_vertices
 from explorer.streams import Stream
 
-ProjectionKind = Literal["iid", "orthogonal", "fixed_norm"]
+ProjectionKind = Literal["iid", "orthogonal", "fixed_norm", "simplex"]
 NormKind = Literal["gaussian", "chi", "sqrt_d"]
 
 
@@ -76,13 +79,19 @@ def _fixed_norm_blocks(blocks: Sequence[Stream], head_dim: int) -> torch.Tensor:
     return orthonormal_blocks(blocks, head_dim) * math.sqrt(head_dim)
 
 
+def _simplex_blocks(blocks: Sequence[Stream], head_dim: int) -> torch.Tensor:
+    # Simplex vertices S (d, d) rotated by each block's Haar Q: rows s_iᵀQ, then chi(d) norms.
+    rotated = simplex_vertices(head_dim) @ orthonormal_blocks(blocks, head_dim)  # (n, d, d)
+    return rotated * _chi_norms(blocks, head_dim)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Projection:
     """One registry entry: how the rows of W are drawn, block by block."""
 
     name: str
     label: str
-    directions: Literal["independent", "orthogonal"]  # coupling of a block's d directions
+    directions: Literal["independent", "orthogonal", "simplex"]  # coupling of a block's rows
     norms: NormKind  # gaussian (iid rows), chi(d) lengths, or all √d
     gaussian_marginals: bool  # every row is N(0, I_d): unbiased maps stay unbiased
     blocks: Callable[[Sequence[Stream], int], torch.Tensor]  # n block streams, d → (n, d, d)
@@ -127,6 +136,14 @@ PROJECTIONS: MappingProxyType[str, Projection] = MappingProxyType(
             norms="sqrt_d",
             gaussian_marginals=False,
             blocks=_fixed_norm_blocks,
+        ),
+        "simplex": Projection(
+            name="simplex",
+            label="block-simplex rows, chi(d) norms (SimRF)",
+            directions="simplex",
+            norms="chi",
+            gaussian_marginals=True,
+            blocks=_simplex_blocks,
         ),
     }
 )

@@ -105,9 +105,12 @@ def test_plain_qr_without_sign_fix_is_biased():
 
 
 def test_projection_registry_entries():
-    assert set(PROJECTIONS) == {"iid", "orthogonal", "fixed_norm"}
+    # Other branches add entries: check these are present, not that nothing else is.
+    assert set(PROJECTIONS) >= {"iid", "orthogonal", "fixed_norm"}
     assert get_projection("fixed-norm") is PROJECTIONS["fixed_norm"]  # the other spelling
-    assert [p.gaussian_marginals for p in PROJECTIONS.values()] == [True, True, False]
+    marginals = {name: PROJECTIONS[name].gaussian_marginals for name in ("iid", "orthogonal")}
+    assert marginals == {"iid": True, "orthogonal": True}
+    assert not PROJECTIONS["fixed_norm"].gaussian_marginals
 
 
 def test_bad_arguments():
