@@ -15,7 +15,8 @@ estimates under each projection:
   saderf      oprf of x' = Ψx, y' = Ψ⁻¹y, Ψ diagonal fitted so that |x'| and |y'| balance
               (FAVOR#, SADERF, Likhosherstov et al. 2023; x'·y' = x·y)
 Substitute kernels (not estimators of softmax): relu (Performer-ReLU, relu(Wx)/√m) and
-elu_plus_one (elu(x)+1, Katharopoulos et al. 2020, deterministic).
+elu_plus_one (elu(x)+1, Katharopoulos et al. 2020, deterministic), taylor2 ([1, x, x⊗x/√2]:
+1 + x·y + (x·y)²/2, deterministic, signed entries but a positive kernel).
 
 Stabilisers of the exponential maps (φ = exp(ℓ)): keys subtract, per feature r, the maximum
 c_r of ℓ_r over the keys of a head, and queries add c_r back before subtracting their own row
@@ -44,6 +45,7 @@ from explorer.kernels.exponential import (
 )
 from explorer.kernels.saderf import saderf_exponent
 from explorer.kernels.substitutes import elu_plus_one_features, relu_features
+from explorer.kernels.taylor import taylor2_features, taylor2_width
 from explorer.kernels.trigonometric import trig_features
 
 KernelKind = Literal["unbiased", "substitute"]
@@ -191,6 +193,16 @@ FEATURE_MAPS: MappingProxyType[str, FeatureMap] = MappingProxyType(
             features_per_vector=1,
             signed=False,
             exponent=saderf_exponent,
+        ),
+        "taylor2": FeatureMap(
+            name="taylor2",
+            label="2nd-order Taylor 1 + t + t²/2 (deterministic, substitute)",
+            kernel="substitute",
+            uses_projection=False,
+            features_per_vector=1,
+            signed=True,
+            direct=taylor2_features,
+            width=taylor2_width,
         ),
     }
 )
