@@ -14,6 +14,8 @@ estimates under each projection:
               from the data by the homogeneity heuristic (FAVOR++; A = 0 is FAVOR+)
   saderf      oprf of x' = Ψx, y' = Ψ⁻¹y, Ψ diagonal fitted so that |x'| and |y'| balance
               (FAVOR#, SADERF, Likhosherstov et al. 2023; x'·y' = x·y)
+  hybrid      λ̂·positive + (1 − λ̂)·trig, λ̂ from sign features of other rows of W, E λ̂ = θ/π
+              (angular HRF, Choromanski et al. 2022; 6 features per base row, see ``hybrid``)
 Substitute kernels (not estimators of softmax): relu (Performer-ReLU, relu(Wx)/√m) and
 elu_plus_one (elu(x)+1, Katharopoulos et al. 2020, deterministic), taylor2 ([1, x, x⊗x/√2]:
 1 + x·y + (x·y)²/2, deterministic, signed entries but a positive kernel).
@@ -43,6 +45,7 @@ from explorer.kernels.exponential import (
     oprf_exponent,
     positive_exponent,
 )
+from explorer.kernels.hybrid import hybrid_features, hybrid_width
 from explorer.kernels.saderf import saderf_exponent
 from explorer.kernels.substitutes import elu_plus_one_features, relu_features
 from explorer.kernels.taylor import taylor2_features, taylor2_width
@@ -203,6 +206,16 @@ FEATURE_MAPS: MappingProxyType[str, FeatureMap] = MappingProxyType(
             signed=True,
             direct=taylor2_features,
             width=taylor2_width,
+        ),
+        "hybrid": FeatureMap(
+            name="hybrid",
+            label="Hybrid (angular HRF: θ/π·positive + (1 − θ/π)·trig)",
+            kernel="unbiased",
+            uses_projection=True,
+            features_per_vector=3,  # 6 features per base row, about half the rows
+            signed=True,
+            direct=hybrid_features,
+            width=hybrid_width,
         ),
     }
 )

@@ -9,6 +9,7 @@ Kernel estimators of SM(x, y) = exp(x·y) with m iid random vectors (Performer, 
   oprf        (((1−4A)²/(1−8A))^{d/2}·e^{ρ₊/(1−8A)} − 1)/m   (A = 0: positive)
   saderf      the oprf form at ρ₊' = |Ψx + Ψ⁻¹y|² of the rebalanced pair (FAVOR#, Likhosherstov
               et al. 2023; ``saderf_relative_mse`` fits Ψ from x, y)
+  hybrid      (λ(e^{ρ₊} − 1) + (1 − λ)·2sinh²(ρ₋/2))/m_b, λ = θ/π (``hybrid_relative_mse``)
 Orthogonal rows (m ≤ d) lower the positive MSE by at least
 (1 − 1/m)·2/(d+2)·(SM − e^{−(|x|²+|y|²)/2})² (Performer Theorem 2, arXiv v4). The
 trig/positive ratio at |x| = |y| = l and angle φ is Performer Fig. 2's r(φ, l). The delta
@@ -80,6 +81,18 @@ def saderf_relative_mse(x: torch.Tensor, y: torch.Tensor, *, num_features: int) 
     return relative_mse(
         "saderf", sq_sum=sq_sum, num_features=num_features, head_dim=x.shape[-1], a=a
     )
+
+
+def hybrid_relative_mse(*, sq_sum, sq_diff, angle, base_rows: int) -> np.ndarray:
+    """Angular hybrid's MSE/SM² with iid rows: (λ(e^{ρ₊} − 1) + (1 − λ)·2sinh²(ρ₋/2))/m_b.
+
+    λ = θ/π; λ̂_r ∈ {0, 1} picks one estimator per base row, so the per-row variance is the
+    λ-mixture of the positive and trig ones (``kernels.hybrid``); m_b = ``hybrid.base_rows``.
+    """
+    lam = np.asarray(angle, dtype=np.float64) / np.pi
+    pos = relative_mse("positive", sq_sum=sq_sum, num_features=base_rows)
+    trig = relative_mse("trig", sq_sum=sq_sum, sq_diff=sq_diff, num_features=base_rows)
+    return lam * pos + (1.0 - lam) * trig
 
 
 def optimal_a(sq_sum, head_dim: int) -> np.ndarray:

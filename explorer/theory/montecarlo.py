@@ -77,6 +77,11 @@ def kernel_estimates(
     if fmap.kernel != "unbiased":
         raise ValueError(f"{name!r} is a substitute kernel, not an estimator of exp(x·y)")
     w = _projections(projection, num_features, x.shape[-1], draws, seed)  # (R·m, d)
+    if fmap.width is not None:  # features not laid out per row of W: one call per draw
+        x1, y1 = x[None].double(), y[None].double()
+        blocks = w.reshape(draws, num_features, -1)  # (R, m, d)
+        pairs = (fmap(x1, y1, block, stabilize=False) for block in blocks)
+        return np.array([float((f.query * f.key).sum()) for f in pairs])
     features = fmap(x[None].double(), y[None].double(), w, stabilize=False)  # (1, k·R·m) each
     products = (features.query * features.key).reshape(
         fmap.features_per_vector, draws, num_features

@@ -16,6 +16,9 @@ from explorer.theory.montecarlo import kernel_estimates, pair_from_angle
 from tests.conftest import gaussian
 
 UNBIASED = [name for name, spec in FEATURE_MAPS.items() if spec.kernel == "unbiased"]
+# hybrid needs m > d for orthogonal rows (m ≤ d couples its two kinds of rows, a documented
+# bias shown in tests/core/kernels/test_hybrid.py, which also checks m > d and iid rows).
+UNBIASED_AT_M_EQ_D = [name for name in UNBIASED if name != "hybrid"]
 
 
 def test_registry_is_complete_and_read_only():
@@ -29,7 +32,7 @@ def test_registry_is_complete_and_read_only():
         get_feature_map("favor")
 
 
-@pytest.mark.parametrize("name", UNBIASED)
+@pytest.mark.parametrize("name", UNBIASED_AT_M_EQ_D)
 @pytest.mark.parametrize("projection", ["iid", "orthogonal"])
 @pytest.mark.parametrize("r, angle", [(0.7, 0.5), (1.0, 2.5)])
 def test_kernel_estimate_is_unbiased(name, projection, r, angle):
