@@ -65,11 +65,15 @@ def estimated_kernel(feature_map: str, projection: str) -> EstimatedKernel:
             summary=f"{name} {formula}: a substitute kernel, not softmax",
         )
     if proj.gaussian_marginals:
+        caveat = ""
+        if fmap.name == "hybrid" and proj.directions != "independent":
+            # its sign rows must be independent of its base rows: other blocks (``hybrid``)
+            caveat = " when m > d (with m ≤ d the coupled rows bias it)"
         return EstimatedKernel(
             name="softmax",
             formula=SOFTMAX,
             unbiased_for_softmax=True,
-            summary="unbiased estimator of the softmax kernel exp(x·y)",
+            summary=f"unbiased estimator of the softmax kernel exp(x·y){caveat}",
         )
     formula = _SPHERE[fmap.name]
     name = (

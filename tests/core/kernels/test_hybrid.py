@@ -98,3 +98,11 @@ def test_one_coupled_block_is_biased():
         est = kernel_estimates("hybrid", x, y, num_features=2, draws=10_000, projection=projection)
         z = abs(float(est.mean()) - sm) / (float(est.std()) / math.sqrt(est.size))
         assert (z > 10) if biased else (z < 5), (projection, z)
+
+
+def test_label_states_the_coupled_rows_caveat():
+    from explorer.kernels.estimates import estimated_kernel
+
+    assert "m > d" in estimated_kernel("hybrid", "orthogonal").summary
+    assert "m > d" in estimated_kernel("hybrid", "simplex").summary
+    assert "m > d" not in estimated_kernel("hybrid", "iid").summary
