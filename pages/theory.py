@@ -11,7 +11,11 @@ import streamlit as st
 from explorer import ui
 from explorer.charts.estimates import regularized_kernel_chart
 from explorer.charts.scaling import delta_method_chart
-from explorer.charts.theory import orthogonal_gain_chart, relative_mse_chart
+from explorer.charts.theory import (
+    orthogonal_gain_chart,
+    relative_mse_chart,
+    saderf_imbalance_chart,
+)
 from explorer.experiments.summaries import delta_method_curve, error_metric, seed_summary
 from explorer.figures.presets import fig2_figure
 
@@ -147,6 +151,37 @@ with ui.errors_as_messages():
     )
 fig_reg = regularized_kernel_chart(reg, title=f"What positive features estimate (d = {reg_d})")
 ui.chart(fig_reg, "th_reg_chart", table=reg, name="regularized_kernel")
+
+st.subheader("FAVOR#: rebalancing |x| and |y| (SADERF)")
+st.latex(
+    r"x'=\Psi x,\ y'=\Psi^{-1}y,\quad \Psi_{ll}="
+    r"\Big(\tfrac{\mathrm{mean}_j\,y_{jl}^2}{\mathrm{mean}_i\,x_{il}^2}\Big)^{1/4},\quad"
+    r"\frac{\mathrm{MSE}}{\mathrm{SM}^2}=\text{oprf's at } |x'+y'|^2"
+)
+st.caption(
+    "Likhosherstov et al. 2023 (Dense-Exponential Random Features): x'·y' = x·y for any "
+    "diagonal Ψ, so OPRF features of the rebalanced pair stay unbiased; Ψ minimises the mean "
+    "|x' + y'|², which sets the variance. Here |y|/|x| grows at a fixed x·y: OPRF's error "
+    "grows with |x + y|², FAVOR#'s stays flat. Points: seeded Monte Carlo of the real maps "
+    f"({DRAWS} draws per point, ± 2 SE; heavy tails pull OPRF's points below its line)."
+)
+c1, c2 = st.columns(2)
+sharp_d = c1.selectbox("Head dim d", [4, 8, 16, 32], 1, key="th_sharp_d")
+sharp_m = c2.select_slider("m", [4, 16, 64], 16, key="th_sharp_m")
+with ui.errors_as_messages():
+    sharp = ui.monte_carlo(
+        "saderf_imbalance_curve",
+        ratios=(1.0, 2.0, 4.0, 8.0),
+        length=0.8,
+        angle=1.0,
+        head_dim=sharp_d,
+        num_features=sharp_m,
+        draws=DRAWS,
+    )
+fig_sharp = saderf_imbalance_chart(
+    sharp, title=f"OPRF vs FAVOR# as the norms drift apart (d = {sharp_d}, m = {sharp_m})"
+)
+ui.chart(fig_sharp, "th_sharp_chart", table=sharp, name="saderf_imbalance")
 
 st.subheader("The output error on your data: the delta method")
 st.latex(

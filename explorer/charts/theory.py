@@ -208,3 +208,16 @@ def orthogonal_gain_chart(table: pd.DataFrame, *, title: str) -> go.Figure:
     fig.update_yaxes(type="log", title_text="relative MSE of positive features", row=1, col=1)
     fig.update_layout(title=title, height=400, margin={"t": 70, "l": 10, "r": 10})
     return fig
+
+
+@finished
+def saderf_imbalance_chart(table: pd.DataFrame, *, title: str) -> go.Figure:
+    """Relative MSE of OPRF and FAVOR# vs |y|/|x| (log axes): lines closed form, points MC."""
+    fig = make_subplots(rows=1, cols=1)
+    for name in dict.fromkeys(table["feature_map"]):
+        rows = table[table["feature_map"] == name]
+        _theory_and_mc(fig, rows, "ratio", name, map_colour(name), row=1, col=1, showlegend=True)
+    fig.update_xaxes(type="log", title_text="|y| / |x|  (x·y fixed)")
+    fig.update_yaxes(type="log", title_text="relative MSE  E(ŜM − SM)²/SM²")
+    fig.update_layout(title=title, height=400, margin={"t": 60, "l": 10, "r": 10})
+    return fig

@@ -25,6 +25,7 @@ from explorer.theory.closed_forms import (
     orthogonal_gap,
     regularized_kernel,
     relative_mse,
+    saderf_relative_mse,
     trig_positive_ratio,
 )
 
@@ -232,11 +233,44 @@ def regularized_ratio_curve(
     return pd.DataFrame(rows, columns=columns)
 
 
+def saderf_imbalance_curve(
+    ratios,
+    *,
+    length: float,
+    angle: float,
+    head_dim: int,
+    num_features: int,
+    draws: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """OPRF vs FAVOR# (saderf) as |y|/|x| = t grows at a fixed x·y (x/√t, y·√t).
+
+    OPRF's relative MSE grows with |x + y|²; FAVOR#'s Ψ undoes the imbalance (for one pair,
+    |Ψx|_l = |Ψ⁻¹y|_l = √|x_l y_l|), so its line stays flat (``closed_forms``).
+    Columns: feature_map, ratio, theory, mc, mc_se.
+    """
+    rows = []
+    for i, ratio in enumerate(ratios):
+        x, y = pair_from_angle(length, angle, head_dim)
+        root = math.sqrt(float(ratio))
+        x, y = x / root, y * root
+        settings = {"num_features": num_features, "draws": draws, "seed": seed + i}
+        oprf = relative_mse(
+            "oprf", sq_sum=float((x + y) @ (x + y)), num_features=num_features, head_dim=head_dim
+        )
+        sharp = saderf_relative_mse(x[None], y[None], num_features=num_features)[0, 0]
+        for name, theory in (("oprf", oprf), ("saderf", sharp)):
+            mc, se = relative_mse_mc(name, x, y, **settings)
+            rows.append((name, float(ratio), float(theory), mc, se))
+    return pd.DataFrame(rows, columns=["feature_map", "ratio", "theory", "mc", "mc_se"])
+
+
 MONTE_CARLO = MappingProxyType(  # the tables the Theory page asks for, by name
     {
         "relative_mse_curves": relative_mse_curves,
         "ratio_slice": ratio_slice,
         "orthogonal_gain": orthogonal_gain,
         "regularized_ratio_curve": regularized_ratio_curve,
+        "saderf_imbalance_curve": saderf_imbalance_curve,
     }
 )

@@ -85,7 +85,7 @@ def test_sweeps_show_progress(monkeypatch):
 
 def test_theory_follows_its_controls():
     at = start("pages/theory.py")
-    assert len(at.get("plotly_chart")) == 5 and len(at.latex) >= 6
+    assert len(at.get("plotly_chart")) == 6 and len(at.latex) >= 7
     mse = traces(at, 0)["positive: theory"]
     at.select_slider(key="th_m").set_value(64).run()
     again = traces(at, 0)["positive: theory"]
@@ -98,10 +98,14 @@ def test_theory_follows_its_controls():
     regularized = traces(at, 3)  # SMREG: the closed form below exp(x·y), Monte Carlo on it
     smreg = decode(regularized["SMREG closed form e^{−|x+y|²/2}·₀F₁(; d/2; d|x+y|²/4)"]["y"])
     assert smreg[0] == pytest.approx(1.0) and np.all(np.diff(smreg) < 0)
+    sharp = traces(at, 4)  # FAVOR#: flat in |y|/|x| where OPRF's closed form grows
+    flat, growing = decode(sharp["saderf: theory"]["y"]), decode(sharp["oprf: theory"]["y"])
+    np.testing.assert_allclose(flat, flat[0], rtol=1e-3)
+    assert np.all(np.diff(growing) > 0)
     at.selectbox(key="th_reg_d").set_value(64).run()
     again = traces(at, 3)["SMREG closed form e^{−|x+y|²/2}·₀F₁(; d/2; d|x+y|²/4)"]["y"]
     assert not np.allclose(decode(again), smreg)  # larger d: SMREG closer to softmax
-    delta = traces(at, 4)
+    delta = traces(at, 5)  # after the FAVOR# chart
     assert "measured (positive, iid)" in delta and at.metric[0].label.startswith("Predicted")
     assert not at.exception and not at.error
 

@@ -108,3 +108,21 @@ def test_orthogonal_rows_do_better_than_iid_ones():
     last = table.iloc[-1]  # m = d: Theorem 2's bound holds up to Monte Carlo noise
     assert last.orthogonal_mc <= last.orthogonal_bound + 5 * last.orthogonal_se
     assert last.orthogonal_mc < last.iid_mc
+
+
+def test_saderf_imbalance_curve_is_flat_where_oprf_grows():
+    # |y|/|x| = t at fixed x·y: FAVOR#'s closed form does not depend on t, OPRF's grows with
+    # |x + y|². FAVOR#'s Monte Carlo (relative variance per vector ≈ 2, light tails) sits
+    # within 5 SE of its line at every t; OPRF's is checked where its tail is light (t ≤ 2).
+    from explorer.theory.montecarlo import saderf_imbalance_curve
+
+    table = saderf_imbalance_curve(
+        (1.0, 2.0, 8.0), length=0.8, angle=1.0, head_dim=8, num_features=16, draws=4000, seed=1
+    )
+    sharp = table[table.feature_map == "saderf"]
+    oprf = table[table.feature_map == "oprf"]
+    np.testing.assert_allclose(sharp.theory, sharp.theory.iloc[0], rtol=1e-3)
+    assert np.all(np.diff(oprf.theory) > 0) and oprf.theory.iloc[-1] > 5 * sharp.theory.iloc[-1]
+    assert np.all(np.abs(sharp.mc - sharp.theory) < 5 * sharp.mc_se)
+    light = oprf[oprf.ratio <= 2]
+    assert np.all(np.abs(light.mc - light.theory) < 5 * light.mc_se)
