@@ -1,5 +1,5 @@
 """Theory: closed forms of the estimators' errors, and seeded Monte Carlo that checks them.
 
-Entry points: ``closed_forms`` (Lemma 2, FAVOR++, Theorem 2, Fig. 2's ratio, the delta method)
-and ``montecarlo``. May import: the leaves, ``explorer.kernels`` and ``explorer.attention``.
+Entry points: ``closed_forms`` (Lemma 2, FAVOR++, FAVOR#, hybrid, Theorem 2, Fig. 2's ratio,
+the delta method) and ``montecarlo``. May import: the leaves, ``explorer.kernels`` and ``explorer.attention``.
 """

@@ -5,6 +5,7 @@ eq. 5 and Lemma 1; FAVOR++, Likhosherstov et al. 2022). R independent draws of m
 each give R estimates; their mean of ((ŜM − SM)/SM)² estimates the relative MSE of Lemma 2 (and
 the FAVOR++ variance), with its standard error. The draws run through the real feature maps of
 ``explorer.kernels.feature_maps`` (unstabilised), so they test the code, not a re-derivation.
+Maps whose features are not laid out per row of W (hybrid) are drawn one W at a time.
 Heavy tails: the positive estimator's relative error is log-normal-like once |x+y|² ≳ 3, and
 then a finite sample usually under-estimates the MSE (shown, not hidden, on the Theory page).
 """
