@@ -4,9 +4,11 @@ For each recipe (``kernels.recipes``) and seed: ``compare`` on the same inputs w
 Per recipe, over the seeds: the output's relative error ‖Ŷ − Y‖/‖Y‖ (mean ± std), its
 distance to uniform attention ‖Ŷ − U‖/‖Y‖ (U = mean of the visible values; the exact output
 sits at ‖Y − U‖/‖Y‖, the uniform baseline, and an output collapsing to uniform goes to 0), the
-error of the seed-averaged output ‖mean Ŷ − Y‖/‖Y‖ (bias, plus noise shrinking as 1/√seeds)
-and how many distinct W the seeds drew (1: the seed does not move W, as in google's
-data-seeded redraws). Every number covers all heads × query rows of the input.
+error of the seed-averaged output ‖mean Ŷ − Y‖/‖Y‖ (bias, plus noise shrinking as 1/√seeds),
+how many distinct W the seeds drew (1: the seed does not move W, as in google's data-seeded
+redraws) and the unfixed QR's bias in W itself: the mean of w·e₁/|w| over the first row of
+every block (Householder QR gives Q[0, 0] < 0 always, so ≈ −√(2/(πd)) without the sign fix
+and 0 ± noise with it). Every number covers all heads × query rows of the input.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ RECIPE_COLUMNS = (
     "distance_to_uniform",
     "seed_mean_error",
     "distinct_w",
+    "qr_first_entry_mean",
     "seeds",
     "num_features",
     "peer_default_m",
@@ -56,6 +59,7 @@ RECIPE_HEADERS = {  # column → what the number is and what it covers, for tabl
     "distance_to_uniform": "‖Ŷ − U‖/‖Y‖, mean over seeds (0: collapsed to uniform)",
     "seed_mean_error": "‖mean over seeds of Ŷ − Y‖/‖Y‖ (bias + noise/√seeds)",
     "distinct_w": "distinct W over the seeds",
+    "qr_first_entry_mean": "mean w₁·e₁/|w₁|, first row of each block × seeds (plain QR: < 0)",
     "seeds": "seeds",
     "num_features": "m (rows of W) used",
     "peer_default_m": "the peer's default m at this d",
@@ -72,15 +76,22 @@ def _relative(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
-def _w(config: ExperimentConfig, inputs: AttentionInputs, seed: int) -> bytes:
-    """W that ``seed`` draws under the config's recipe, as bytes (to count distinct draws)."""
+def _w(config: ExperimentConfig, inputs: AttentionInputs, seed: int) -> torch.Tensor | None:
+    """W that ``seed`` draws under the config's recipe (None: a deterministic map). (m, d)."""
     recipe, d = get_recipe(config.recipe), inputs.head_dim
     if recipe.peer:
-        return recipe.draw(config.num_features, d, seed=seed, queries=inputs.q).numpy().tobytes()
+        return recipe.draw(config.num_features, d, seed=seed, queries=inputs.q)
     if not get_feature_map(config.feature_map).uses_projection:
-        return b""  # deterministic map: no W at all
-    w = draw_projection(config.projection, config.num_features, d, stream=stream("features", seed))
-    return w.numpy().tobytes()
+        return None
+    return draw_projection(
+        config.projection, config.num_features, d, stream=stream("features", seed)
+    )
+
+
+def _first_entries(w: torch.Tensor, head_dim: int) -> list[float]:
+    """w·e₁/|w| of the first row of each d-row block: plain QR makes it negative, always."""
+    firsts = w[::head_dim]  # (⌈m/d⌉, d): row 0 of every block
+    return (firsts[:, 0] / firsts.norm(dim=-1)).tolist()
 
 
 def recipe_table(
@@ -104,7 +115,7 @@ def recipe_table(
     rows = []
     for name in recipes:
         recipe = get_recipe(name)
-        outputs, errors, distances, draws = [], [], [], set()
+        outputs, errors, distances, draws, firsts = [], [], [], set(), []
         chosen = replace(config, recipe=name)
         for seed in seeds:
             checkpoint()
@@ -114,7 +125,9 @@ def recipe_table(
             outputs.append(approx)
             errors.append(_relative(approx, exact))
             distances.append(float(np.linalg.norm(approx - uniform) / np.linalg.norm(exact)))
-            draws.add(_w(chosen, inputs, seed))
+            w = _w(chosen, inputs, seed)
+            draws.add(b"" if w is None else w.numpy().tobytes())
+            firsts += [] if w is None else _first_entries(w, inputs.head_dim)
         rows.append(
             {
                 "recipe": name,
@@ -125,6 +138,7 @@ def recipe_table(
                 "distance_to_uniform": float(np.mean(distances)),
                 "seed_mean_error": _relative(np.mean(outputs, axis=0), exact),
                 "distinct_w": len(draws),
+                "qr_first_entry_mean": float(np.mean(firsts)) if firsts else float("nan"),
                 "seeds": len(seeds),
                 "num_features": config.num_features,
                 "peer_default_m": recipe.default_m(inputs.head_dim) if recipe.default_m else None,

@@ -97,6 +97,8 @@ class Recipe:
     def estimates(self) -> EstimatedKernel:
         """What the peer's φ(x)·φ(y) estimates: softmax, biased by plain QR (and by eps)."""
         parts = ["plain QR without the sign fix (rows not isotropic)"]
+        if self.projection == "plain_qr_own_norms":
+            parts.append("row norms taken from the QR'd Gaussian block itself")
         if self.feature_eps:
             parts.append(
                 f"ε = {self.feature_eps:g} after the exp, relative to shifted features: "

@@ -49,3 +49,14 @@ def test_the_chart_draws_every_recipe():
     fig = recipe_bars(table)
     assert list(fig.data[0].x) == list(table.recipe)
     np.testing.assert_allclose(fig.data[1].y, table.distance_to_uniform, rtol=1e-6)
+
+
+def test_the_unfixed_qr_shows_in_w_itself():
+    config = replace(SMALL, num_features=64)  # 8 blocks of d = 8 rows per seed
+    table = recipe_table(config, seeds=range(4), recipes=("explorer", "performer_pytorch"))
+    fixed, plain = (table[table.recipe == n].iloc[0] for n in ("explorer", "performer_pytorch"))
+    # Plain Householder QR: the first row's first entry is negative in every block (so the
+    # mean is < 0 by construction, ≈ −E|u₁| ≈ −0.28 at d = 8); with the fix u₁ is symmetric,
+    # sd 1/√8 ≈ 0.35, so the mean of 32 stays within ±0.5 (8 standard errors of 0.0625).
+    assert plain.qr_first_entry_mean < -0.1
+    assert abs(fixed.qr_first_entry_mean) < 0.5
