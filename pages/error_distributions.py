@@ -7,6 +7,8 @@ import streamlit as st
 
 from explorer import ui
 from explorer.charts.errors import ecdf, error_histogram, seed_spread
+from explorer.charts.recipes import recipe_bars
+from explorer.experiments.recipes import RECIPE_HEADERS
 from explorer.kernels.feature_maps import FEATURE_MAPS
 
 ui.run_from_app()  # first: a page opened on its own (a deep link) runs app.py instead
@@ -104,3 +106,32 @@ with ui.errors_as_messages():
             )
 fig_seeds = seed_spread(table, metric=metric, predicted=predicted)
 ui.chart(fig_seeds, "err_seeds_chart", table=table, name="seed_spread")
+
+st.subheader("The peers' recipes")
+st.caption(
+    "The same inputs and m under what users of the popular implementations get: "
+    "google-research's performer (ε = 10⁻⁶ after the exp, W seeded by the queries), "
+    "performer-pytorch 1.1.4 (ε = 10⁻⁴ after the exp) and fast-transformers' Favor (no "
+    "stabiliser), all with plain QR (no sign fix), against this project's own. Every number "
+    "covers all heads × query rows of the current input; each recipe's kernel is in the table."
+)
+recipe_seeds = st.slider("Seeds per recipe", 2, 8, 4, key="recipe_seeds")
+with ui.errors_as_messages():
+    if m.output_relative_error is None:
+        st.info("Comparing recipes needs values V: their outputs are compared.")
+    else:
+        recipes = ui.recipes_table(settings, data, seeds=recipe_seeds)
+        if recipes is None:  # cancelled: a note and a Run button instead
+            st.stop()
+        ui.chart(recipe_bars(recipes), "recipes_chart", table=recipes, name="recipes")
+        st.dataframe(
+            recipes.drop(columns=["label"]).rename(columns=RECIPE_HEADERS),
+            hide_index=True,
+            key="recipes_table",
+        )
+st.caption(
+    "‖Ŷ − uniform‖/‖Y‖ near 0 means the output collapsed to uniform attention (the "
+    "exact output sits at the uniform baseline). Seed-mean error: ‖mean over seeds of Ŷ − Y‖"
+    "/‖Y‖, bias plus noise that shrinks as 1/√seeds. Distinct W: 1 when the seed does not move "
+    "W (google redraws from the data)."
+)

@@ -29,6 +29,7 @@ from explorer.experiments.config import DEFAULTS
 from explorer.experiments.reading import read_comparison
 from explorer.inputs.attention_inputs import AttentionInputs
 from explorer.inputs.synthetic import SYNTHETIC_KINDS, SYNTHETIC_LABELS
+from explorer.kernels.recipes import RECIPES
 
 
 def add_parser(sub) -> None:
@@ -65,6 +66,15 @@ def add_parser(sub) -> None:
         "--data-seed", type=int, default=DEFAULTS.data_seed, help="seed of synthetic q, k, v"
     )
     add_approximation(cmp)
+    cmp.add_argument(
+        "--recipe",
+        default=DEFAULTS.recipe,
+        choices=list(RECIPES),
+        help="whose recipe: "
+        + "; ".join(f"{name}: {r.label}" for name, r in RECIPES.items())
+        + ". A peer's sets the feature map, W, eps, stabiliser and seed policy (--feature-map "
+        "and --projection are then not used; --num-features is still m)",
+    )
     cmp.add_argument(
         "--row-sample",
         type=positive_int,
@@ -107,6 +117,7 @@ def summary(result: Comparison) -> dict:
         "inputs": result.inputs_name,
         "device": result.device,
         "feature_dim": result.feature_dim,
+        "recipe": result.config.recipe,
         "estimates": result.estimates.summary,
         "unbiased_for_softmax": result.estimates.unbiased_for_softmax,
         "negative_rows": result.negative_rows,
@@ -145,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         data_seed=args.data_seed,
         data_kind=args.data,
         row_sample=args.row_sample,
+        recipe=args.recipe,
     )
     budget_from(args).check_comparison(Workload.of(config, inputs))  # before anything large
     steps = 2 if args.control else 1

@@ -4,8 +4,9 @@
 torch SDPA) → W drawn from the ``features`` stream of ``seed`` → φ(x), φ(y) → exact and linear
 attention → metrics and the |x|, |x+y| statistics that predict the error. Without ``inputs`` it
 draws synthetic ones from the ``synthetic_data`` stream of ``data_seed``: the two never share a
-random number, whatever the seeds. Results are numpy arrays (float64 when computed in float64,
-else float32) and floats: picklable, cacheable, plot-ready.
+random number, whatever the seeds. A peer's ``recipe`` (``kernels.recipes``) replaces the
+map, W, eps and stabiliser by that implementation's, through ``attention.peers``. Results are
+numpy arrays (float64 when computed in float64, else float32) and floats: picklable, plot-ready.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from explorer.attention.linear import linear_attention
+from explorer.attention.peers import peer_attention
 from explorer.device import compute_dtype, resolve_device, resolve_dtype, timed
 from explorer.experiments.config import ExperimentConfig, Softmax, resolve_softmax
 from explorer.experiments.statistics import InputStatistics, input_statistics
@@ -25,6 +27,7 @@ from explorer.inputs.synthetic import structured_inputs
 from explorer.kernels.estimates import EstimatedKernel, estimated_kernel
 from explorer.kernels.feature_maps import get_feature_map
 from explorer.kernels.projections import draw_projection
+from explorer.kernels.recipes import get_recipe
 from explorer.reference.display_maps import MAX_SIDE, AttentionMaps
 from explorer.reference.fused_pass import PassOptions
 from explorer.reference.metrics import ErrorMetrics, reference_errors
@@ -105,6 +108,32 @@ def scaled_tensors(
     return x, y, v
 
 
+def approximation(config: ExperimentConfig, inputs: AttentionInputs, x, y):
+    """(features thunk, attention function) of the config's recipe, W drawn beforehand.
+
+    "explorer": the config's feature map on its projection, ``linear_attention``. A peer: its
+    W (seeded by ``seed``, or by the queries for a data-seeded peer), features and
+    ``peer_attention``; ``feature_map`` and ``projection`` are then not used.
+    """
+    recipe = get_recipe(config.recipe)
+    device, work, d = x.device, x.dtype, inputs.head_dim
+    if recipe.peer:
+        w = recipe.draw(config.num_features, d, seed=config.seed, queries=inputs.q)
+        projection = w.to(device=device, dtype=work)  # (m, d)
+        return (
+            lambda: recipe.feature_pair(x, y, projection),
+            lambda features, v, **options: peer_attention(recipe, features, v, **options),
+        )
+    fmap = get_feature_map(config.feature_map)
+    projection = None
+    if fmap.uses_projection:
+        w = draw_projection(
+            config.projection, config.num_features, d, stream=stream("features", config.seed)
+        )
+        projection = w.to(device=device, dtype=work)  # (m, d)
+    return lambda: fmap(x, y, projection), linear_attention
+
+
 def compare(
     config: ExperimentConfig, inputs: AttentionInputs | None = None, *, with_maps: bool = True
 ) -> Comparison:
@@ -119,20 +148,14 @@ def compare(
     softmax = resolve_softmax(config, inputs)
     x, y, v = scaled_tensors(config, inputs)  # (h_kv, g, l, d), (h_kv, 1, s, d), (h_kv, 1, s, e)
     mask = {"causal": softmax.causal, "window": softmax.window}
-    device, work, d = x.device, x.dtype, inputs.head_dim
-    fmap = get_feature_map(config.feature_map)
-    projection = None
-    if fmap.uses_projection:
-        w = draw_projection(
-            config.projection, config.num_features, d, stream=stream("features", config.seed)
-        )
-        projection = w.to(device=device, dtype=work)  # (m, d)
-    feature_seconds, features = timed(lambda: fmap(x, y, projection), device)
+    device = x.device
+    recipe = get_recipe(config.recipe)
+    make_features, attend = approximation(config, inputs, x, y)
+    feature_seconds, features = timed(make_features, device)
     approx_seconds, approx = 0.0, None
     if v is not None:
         approx_seconds, approx = timed(
-            lambda: linear_attention(features, v, **mask, chunk_size=config.chunk_size),
-            device,
+            lambda: attend(features, v, **mask, chunk_size=config.chunk_size), device
         )
     reference_seconds, reference = timed(
         lambda: reference_errors(
@@ -176,7 +199,9 @@ def compare(
         maps=reference.maps,
         query_tokens=inputs.query_tokens,
         key_tokens=inputs.key_tokens,
-        estimates=estimated_kernel(config.feature_map, config.projection),
+        estimates=recipe.estimates()
+        if recipe.peer
+        else estimated_kernel(config.feature_map, config.projection),
         out_of_range_rows=0 if approx is None else approx.out_of_range_rows,
         recomputed_rows=0 if approx is None else approx.recomputed_rows,
         softmax=softmax,

@@ -17,6 +17,7 @@ from explorer.device import resolve_dtype
 from explorer.inputs.synthetic import SYNTHETIC_KINDS, SyntheticSpec
 from explorer.kernels.feature_maps import get_feature_map
 from explorer.kernels.projections import PROJECTIONS
+from explorer.kernels.recipes import get_recipe
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,9 +49,11 @@ class ExperimentConfig:
     row_sample: int | None = None  # query rows per head behind the P̂ metrics; None: all
     memory_budget: int = DEFAULT_MEMORY_BUDGET  # bytes of l×s blocks alive at once
     chunk_size: int = DEFAULT_CHUNK  # causal prefix-sum block length
+    recipe: str = "explorer"  # key of RECIPES; a peer's replaces feature_map and projection
 
     def __post_init__(self) -> None:
         get_feature_map(self.feature_map)
+        get_recipe(self.recipe)
         if self.projection not in PROJECTIONS:
             raise ValueError(
                 f"unknown projection {self.projection!r}: use one of {', '.join(PROJECTIONS)}"

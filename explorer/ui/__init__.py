@@ -23,6 +23,7 @@ from explorer.ui.compute import (
 from explorer.ui.data import Data, current_data
 from explorer.ui.downloads import chart, csv_download, downloads
 from explorer.ui.entry import run_from_app
+from explorer.ui.recipes import recipes_table
 from explorer.ui.sidebar import Settings, settings, sidebar
 from explorer.ui.widgets import (
     cached_figure,
@@ -54,6 +55,7 @@ __all__ = [
     "norms_control",
     "escape_markdown",
     "prediction",
+    "recipes_table",
     "row_coverage",
     "run_from_app",
     "settings",

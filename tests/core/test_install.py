@@ -58,3 +58,12 @@ def test_the_explorer_command_is_installed(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert '"skill"' in result.stdout
+
+
+def test_the_readme_test_command_is_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("Install and run the tests") :]
+    command = re.search(r"```bash\n(.*?)\n```", section, re.S).group(1).strip()
+    ci = (ROOT / ".ci" / "run").read_text().replace("pip install -q ", "pip install ")
+    assert command in ci
+    assert "requirements-bench.txt" in command  # the recipe tests run the real performer-pytorch

@@ -160,3 +160,17 @@ def test_every_comparison_reads_itself(tmp_path):
     refused = run(*small, "--save", str(tmp_path / "out.txt"))
     assert refused.returncode == 2 and "--save must end in .npz" in refused.stderr
     assert not (tmp_path / "out.txt").exists() and not (tmp_path / "out.txt.npz").exists()
+
+
+def test_compare_takes_a_peers_recipe():
+    args = ("compare", "--synthetic", "--seq-len", "32", "--head-dim", "8", "--json")
+    peer = run(*args, "--recipe", "performer_pytorch", "--num-features", "16")
+    assert peer.returncode == 0, peer.stderr
+    out = json.loads(peer.stdout)
+    assert out["recipe"] == "performer_pytorch" and out["config"]["recipe"] == "performer_pytorch"
+    assert "performer-pytorch" in out["estimates"] and not out["unbiased_for_softmax"]
+    own = json.loads(run(*args, "--num-features", "16").stdout)
+    assert own["recipe"] == "explorer"
+    assert own["output_relative_error"] != out["output_relative_error"]
+    wrong = run(*args, "--recipe", "nope")
+    assert wrong.returncode != 0 and "invalid choice" in wrong.stderr
