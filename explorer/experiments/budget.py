@@ -25,6 +25,7 @@ from dataclasses import dataclass, fields
 
 from explorer.errors import BudgetError
 from explorer.kernels.feature_maps import get_feature_map
+from explorer.kernels.recipes import get_recipe
 
 ENV = {
     "max_seq_len": "EXPLORER_MAX_SEQ_LEN",
@@ -71,7 +72,8 @@ class Workload:
             key_len=s,
             head_dim=d,
             value_dim=e,
-            feature_map=config.feature_map,
+            # a peer's recipe replaces the config's map: size its own features
+            feature_map=get_recipe(config.recipe).sized_as or config.feature_map,
             num_features=config.num_features,
         )
 

@@ -25,7 +25,7 @@ class ExperimentConfig:
     """Settings of one comparison; the synthetic-data fields apply when no inputs are given."""
 
     feature_map: str = "positive"  # key of FEATURE_MAPS
-    num_features: int = 256  # m random vectors (trig and hyperbolic give 2m features)
+    num_features: int = 256  # m random vectors (φ width: FeatureMap.feature_dim)
     projection: str = "orthogonal"  # iid | orthogonal | fixed_norm
     seed: int = 0  # draws W: vary it to see the redraw spread
     causal: bool | None = None  # None: the inputs' own mask (a capture's), else not causal

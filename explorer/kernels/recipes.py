@@ -68,6 +68,11 @@ class Recipe:
     def peer(self) -> bool:
         return self.name != "explorer"
 
+    @property
+    def sized_as(self) -> str | None:
+        """The registry map whose φ has the peer's width (budgets size by it); None: config's."""
+        return _SAME_WIDTH.get(self.features)
+
     def draw(
         self, num_features: int, head_dim: int, *, seed: int, queries: np.ndarray | torch.Tensor
     ) -> torch.Tensor:
@@ -111,6 +116,9 @@ class Recipe:
             summary=f"{self.label}: estimates exp(x·y), biased by " + "; ".join(parts),
         )
 
+
+# A peer's features have the width of these registry maps (m and 2m per m vectors).
+_SAME_WIDTH = {"eps_positive": "positive", "unstabilised_hyperbolic": "hyperbolic"}
 
 RECIPES: MappingProxyType[str, Recipe] = MappingProxyType(
     {

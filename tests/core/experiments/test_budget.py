@@ -6,7 +6,7 @@ import pytest
 
 from explorer.errors import BudgetError
 from explorer.experiments.budget import Budget, Workload, comparison_bytes
-from explorer.experiments.compare import ExperimentConfig
+from explorer.experiments.compare import ExperimentConfig, compare
 from explorer.experiments.sweep import sweep
 
 SIZES = {
@@ -77,3 +77,12 @@ def test_sweep_limits():
     config = ExperimentConfig(seq_len=16, head_dim=4, num_features=4)
     with pytest.raises(BudgetError, match="stopped after 1 of 3 runs"):
         sweep(config, {"num_features": [4, 8, 16]}, timeout_s=0)
+
+
+@pytest.mark.parametrize(("recipe", "width"), [("fast_transformers", 512), ("google", 256)])
+def test_workload_sizes_a_peer_recipe_by_its_own_features(recipe, width):
+    # a peer's recipe replaces the config's map: fast-transformers' hyperbolic features are 2m
+    # wide even where the config names positive (m), so the memory check must use 2m
+    config = ExperimentConfig(feature_map="positive", num_features=256, recipe=recipe)
+    features = compare(config).feature_dim
+    assert Workload.of(config).feature_dim == width == features
