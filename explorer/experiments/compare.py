@@ -26,6 +26,7 @@ from explorer.inputs.attention_inputs import AttentionInputs
 from explorer.inputs.synthetic import structured_inputs
 from explorer.kernels.estimates import EstimatedKernel, estimated_kernel
 from explorer.kernels.feature_maps import get_feature_map
+from explorer.kernels.learned import FitReport
 from explorer.kernels.projections import draw_projection
 from explorer.kernels.recipes import get_recipe
 from explorer.reference.display_maps import MAX_SIDE, AttentionMaps
@@ -66,6 +67,7 @@ class Comparison:
     out_of_range_rows: int = 0  # rows with |ŷ_i| > max_j |v_j|: impossible for softmax
     recomputed_rows: int = 0  # rows recomputed in the log domain (their products underflowed)
     softmax: Softmax | None = None  # the exact softmax computed: scale, causal, window, cap
+    fit: FitReport | None = None  # a fitted map's training: steps, time, rows fitted / held out
 
 
 def synthetic_inputs(config: ExperimentConfig) -> AttentionInputs:
@@ -81,6 +83,22 @@ def sampled_rows(config: ExperimentConfig, num_rows: int) -> torch.Tensor | None
         return None
     chosen = stream("row_sample", config.seed).generator().permutation(num_rows)
     return torch.from_numpy(chosen[: config.row_sample]).sort().values
+
+
+def held_out_rows(config: ExperimentConfig, num_rows: int) -> torch.Tensor | None:
+    """The rows a fitted map (``learned``) was not fitted on; None for every other map."""
+    if get_recipe(config.recipe).peer:
+        return None
+    return get_feature_map(config.feature_map).held_out(num_rows)
+
+
+def evaluated_rows(config: ExperimentConfig, num_rows: int) -> torch.Tensor | None:
+    """The sorted rows behind the attention-matrix metrics: the row sample, and of a fitted map
+    only its held-out rows; None: every row."""
+    sample, held = sampled_rows(config, num_rows), held_out_rows(config, num_rows)
+    if held is None or sample is None:
+        return sample if held is None else held
+    return sample[torch.isin(sample, held)]
 
 
 def scaled_tensors(
@@ -142,7 +160,8 @@ def compare(
     ``with_maps=False`` skips the display maps (sweeps need only the metrics). The exact
     output, the metrics and the maps come from one pass over row blocks of P and P̂. With
     ``row_sample`` the attention-matrix metrics (and their per-row arrays) cover that many
-    sampled query rows per head; the output errors stay exact over every row.
+    sampled query rows per head; the output errors stay exact over every row. A fitted map's
+    metrics (both kinds) cover only its held-out rows (``Comparison.fit`` says which).
     """
     inputs = synthetic_inputs(config) if inputs is None else inputs
     softmax = resolve_softmax(config, inputs)
@@ -168,7 +187,8 @@ def compare(
                 **mask,
                 softcap=softmax.softcap,
                 max_side=MAX_SIDE if with_maps else None,
-                query_rows=sampled_rows(config, x.shape[-2]),
+                query_rows=evaluated_rows(config, x.shape[-2]),
+                output_rows=held_out_rows(config, x.shape[-2]),
                 memory_budget=config.memory_budget,
                 seed=config.seed,
             ),
@@ -205,4 +225,5 @@ def compare(
         out_of_range_rows=0 if approx is None else approx.out_of_range_rows,
         recomputed_rows=0 if approx is None else approx.recomputed_rows,
         softmax=softmax,
+        fit=features.fit,
     )

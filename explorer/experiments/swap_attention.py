@@ -41,9 +41,6 @@ from explorer.kernels.projections import get_projection
 from explorer.streams import Stream, stream
 
 WORK = torch.float64
-# Maps whose features are fitted to all of a head's queries and keys (FAVOR++'s A* from the
-# mean |x_i + y_j|²): under causal attention every position would see the later tokens.
-FITTED_TO_ALL_TOKENS = frozenset({"oprf"})
 LAYER_BRANCH = 2**31  # stream path (LAYER_BRANCH, layer): never a block index of a plain draw
 Kernel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, AttentionCall], torch.Tensor]
 
@@ -166,10 +163,11 @@ def feature_replacement(
                 f"layer {call.layer} soft-caps its logits (c·tanh(t/c), c = {call.softcap:g}): "
                 "no feature map estimates that kernel; use exact or uniform for this model"
             )
-        if call.causal and feature_map in FITTED_TO_ALL_TOKENS:
+        if call.causal and fmap.fits_to_inputs:
+            # FAVOR++'s A*, FAVOR#'s Ψ, a learned map's fit: all from every query and key
             raise SwapError(
                 f"layer {call.layer} is causal, and {feature_map} fits its features to all the "
-                "head's queries and keys (FAVOR++'s A*): earlier tokens would see later ones; "
+                "head's queries and keys: earlier tokens would see later ones; "
                 "use positive, hyperbolic or trig for causal models"
             )
         root = math.sqrt(call.scaling)

@@ -18,7 +18,9 @@ estimates under each projection:
               (angular HRF, Choromanski et al. 2022; 6 features per base row, see ``hybrid``)
 Substitute kernels (not estimators of softmax): relu (Performer-ReLU, relu(Wx)/√m) and
 elu_plus_one (elu(x)+1, Katharopoulos et al. 2020, deterministic), taylor2 ([1, x, x⊗x/√2]:
-1 + x·y + (x·y)²/2, deterministic, signed entries but a positive kernel).
+1 + x·y + (x·y)²/2, deterministic, signed entries but a positive kernel) and hedgehog
+([softmax(Ax + b), softmax(−Ax − b)], A and b fitted to the head's attention on its even query
+rows, ``learned``; every metric of it covers the held-out odd rows, ``FeatureMap.held_out``).
 
 Stabilisers of the exponential maps (φ = exp(ℓ)): keys subtract, per feature r, the maximum
 c_r of ℓ_r over the keys of a head, and queries add c_r back before subtracting their own row
@@ -46,6 +48,7 @@ from explorer.kernels.exponential import (
     positive_exponent,
 )
 from explorer.kernels.hybrid import hybrid_features, hybrid_width
+from explorer.kernels.learned import FitReport, fit_map, held_out_rows
 from explorer.kernels.saderf import saderf_exponent
 from explorer.kernels.substitutes import elu_plus_one_features, relu_features
 from explorer.kernels.taylor import taylor2_features, taylor2_width
@@ -55,6 +58,7 @@ KernelKind = Literal["unbiased", "substitute"]
 Pair = tuple[torch.Tensor, torch.Tensor]
 ExponentFn = Callable[..., Pair]  # (x, y, w, *, rows) → (ℓx[rows], ℓy): φ = exp(ℓ)
 DirectFn = Callable[..., Pair]  # (x, y, w, *, stabilize) → (φx, φy)
+FitFn = Callable[..., tuple[Pair, FitReport]]  # (x, y, w) → (φx, φy), how the fit went
 RowIndex = torch.Tensor | slice | None
 
 
@@ -67,6 +71,7 @@ class Features:
     _: KW_ONLY
     signed: bool  # entries can be negative: normalisers can be ≤ 0 or cancel to ≈ 0
     logits: Callable[[RowIndex], Pair] | None = None  # rows → (ℓ'x[rows], ℓ'y), φ = exp(ℓ')
+    fit: FitReport | None = None  # maps fitted to the head: how, and on which rows
 
     @property
     def exponential(self) -> bool:
@@ -85,11 +90,19 @@ class FeatureMap:
     signed: bool  # features can be negative, so normalisers can be ≤ 0
     exponent: ExponentFn | None = None  # exponential maps: φ = exp(exponent)
     direct: DirectFn | None = None  # every other map
+    fit: FitFn | None = None  # maps trained on the head (W: their initialisation)
     width: Callable[[int, int], int] | None = None  # (m, d) → m' where it is not the default
+    fits_to_inputs: bool = False  # depends on every query and key (A*, Ψ, a fit): not causal
 
     def __post_init__(self) -> None:
-        if (self.exponent is None) == (self.direct is None):
-            raise ValueError(f"feature map {self.name!r} needs exactly one of exponent, direct")
+        if sum(f is not None for f in (self.exponent, self.direct, self.fit)) != 1:
+            raise ValueError(
+                f"feature map {self.name!r} needs exactly one of exponent, direct, fit"
+            )
+
+    def held_out(self, num_rows: int) -> torch.Tensor | None:
+        """The sorted query rows every metric of a fitted map covers; None: every row."""
+        return None if self.fit is None else held_out_rows(num_rows)
 
     def feature_dim(self, num_features: int, head_dim: int) -> int:
         """Length m' of φ(x) for m random vectors (deterministic maps: their own width)."""
@@ -114,6 +127,9 @@ class FeatureMap:
         if self.direct is not None:
             phi_x, phi_y = self.direct(x, y, projection, stabilize=stabilize)
             return Features(phi_x, phi_y, signed=self.signed)
+        if self.fit is not None:
+            (phi_x, phi_y), report = self.fit(x, y, projection)
+            return Features(phi_x, phi_y, signed=self.signed, fit=report)
         exponent = self.exponent
         log_x, log_y = exponent(x, y, projection, rows=slice(None))  # (..., l|s, m')
         if not stabilize:
@@ -169,6 +185,7 @@ FEATURE_MAPS: MappingProxyType[str, FeatureMap] = MappingProxyType(
             features_per_vector=1,
             signed=False,
             exponent=oprf_exponent,
+            fits_to_inputs=True,
         ),
         "relu": FeatureMap(
             name="relu",
@@ -196,6 +213,7 @@ FEATURE_MAPS: MappingProxyType[str, FeatureMap] = MappingProxyType(
             features_per_vector=1,
             signed=False,
             exponent=saderf_exponent,
+            fits_to_inputs=True,
         ),
         "taylor2": FeatureMap(
             name="taylor2",
@@ -216,6 +234,16 @@ FEATURE_MAPS: MappingProxyType[str, FeatureMap] = MappingProxyType(
             signed=True,
             direct=hybrid_features,
             width=hybrid_width,
+        ),
+        "hedgehog": FeatureMap(
+            name="hedgehog",
+            label="Learned (Hedgehog-style, fitted to the head, substitute)",
+            kernel="substitute",
+            uses_projection=True,  # W/√d initialises A
+            features_per_vector=2,
+            signed=False,
+            fit=fit_map,
+            fits_to_inputs=True,
         ),
     }
 )

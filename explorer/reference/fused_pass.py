@@ -41,6 +41,7 @@ class PassOptions:
     softcap: float | None = None  # logits t become c·tanh(t/c) before the softmax (Gemma 2)
     max_side: int | None = None  # pool P and P̂ to at most this side for display; None: no maps
     query_rows: torch.Tensor | None = None  # sorted rows behind the matrix metrics; None: all
+    output_rows: torch.Tensor | None = None  # sorted rows behind the output errors; None: all
     memory_budget: int = DEFAULT_MEMORY_BUDGET  # bytes of l×s blocks alive at once
     seed: int = 0  # draws the entries sampled for histograms (their own stream)
 

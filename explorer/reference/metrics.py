@@ -50,7 +50,7 @@ class ErrorMetrics:
     heads_evaluated: int  # heads behind them: the row means cover heads × rows rows
     row_tv: np.ndarray  # (n, r): r = rows_evaluated
     row_kl: np.ndarray  # (n, r), +inf where undefined
-    row_output_error: np.ndarray | None  # (n, l): |ŷ_i − y_i|/rms_i|y_i|; mean square = rel²
+    row_output_error: np.ndarray | None  # (n, r) on the output rows: |ŷ_i − y_i|/rms_i|y_i|
     entry_error_sample: np.ndarray  # (≤ ENTRY_SAMPLE,): sampled P̂_ij − P_ij
 
 
@@ -90,8 +90,10 @@ def _with_outputs(
     *,
     causal: bool,
     window: int | None = None,
+    rows: torch.Tensor | None = None,
 ) -> ErrorMetrics:
-    """ErrorMetrics from the weight fields and the two outputs (None fields without V)."""
+    """ErrorMetrics from the weight fields and the two outputs (None fields without V), over
+    the query ``rows`` (sorted; None: every row)."""
     if v is None or exact_output is None or approx_output is None:
         return ErrorMetrics(
             output_relative_error=None,
@@ -102,6 +104,10 @@ def _with_outputs(
         )
     num_queries = exact_output.shape[-2]
     baseline = uniform_output(v.to(exact_output.dtype), num_queries, causal=causal, window=window)
+    if rows is not None:
+        index = rows.to(exact_output.device)
+        exact_output, approx_output = exact_output[..., index, :], approx_output[..., index, :]
+        baseline, num_queries = baseline[..., index, :], len(rows)  # (..., r, e)
     rms = float(torch.linalg.vector_norm(exact_output.cpu().double())) / math.sqrt(
         max(1, exact_output[..., 0].numel())
     )
@@ -129,7 +135,14 @@ def error_metrics(
     Without V (``v`` and both outputs None) the output errors are None: only weights compare.
     """
     weights = weight_metrics(x, y, features, options)
-    return _with_outputs(weights, v, *outputs, causal=options.causal, window=options.window)
+    return _with_outputs(
+        weights,
+        v,
+        *outputs,
+        causal=options.causal,
+        window=options.window,
+        rows=options.output_rows,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,5 +179,5 @@ def reference_errors(
         )
     if not every_row and options.max_side is not None:
         maps = attention_maps(x, y, features, options)
-    metrics = _with_outputs(done.weights, v, exact, approx_output, **mask)
+    metrics = _with_outputs(done.weights, v, exact, approx_output, **mask, rows=options.output_rows)
     return Reference(exact_output=exact, metrics=metrics, maps=maps)
