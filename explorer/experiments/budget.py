@@ -13,6 +13,8 @@ environment variables (plain integers or seconds):
   EXPLORER_MEMORY_MB        memory one comparison may hold       (default 3072)
   EXPLORER_SWEEP_TIMEOUT_S  a sweep stops after this many s      (default 600)
   EXPLORER_MAX_CONCURRENT   heavy computations at once (the app) (default 2)
+  EXPLORER_MAX_FIT_MMAC     multiply-adds of one learned-map fit, in millions (default
+                            1000000: 10¹², about a minute or two on 2 CPU cores)
   EXPLORER_TORCH_THREADS    torch threads per process (default 0: torch's own choice; a host
                             serving many sessions sets cores / EXPLORER_MAX_CONCURRENT)
 """
@@ -25,6 +27,7 @@ from dataclasses import dataclass, fields
 
 from explorer.errors import BudgetError
 from explorer.kernels.feature_maps import get_feature_map
+from explorer.kernels.learned import fit_work
 from explorer.kernels.recipes import get_recipe
 
 ENV = {
@@ -35,6 +38,7 @@ ENV = {
     "memory_mb": "EXPLORER_MEMORY_MB",
     "sweep_timeout_s": "EXPLORER_SWEEP_TIMEOUT_S",
     "max_concurrent": "EXPLORER_MAX_CONCURRENT",
+    "max_fit_mmac": "EXPLORER_MAX_FIT_MMAC",
     "torch_threads": "EXPLORER_TORCH_THREADS",
 }
 
@@ -54,6 +58,13 @@ class Workload:
     @property
     def feature_dim(self) -> int:
         return get_feature_map(self.feature_map).feature_dim(self.num_features, self.head_dim)
+
+    @property
+    def fit_work(self) -> int:
+        """Multiply-adds of fitting the map to every head (0: not a fitted map)."""
+        if get_feature_map(self.feature_map).fit is None:
+            return 0
+        return fit_work(self.heads, self.seq_len, self.key_len, self.num_features, self.head_dim)
 
     @classmethod
     def of(cls, config, inputs=None) -> Workload:
@@ -89,6 +100,7 @@ class Budget:
     memory_mb: int = 3072
     sweep_timeout_s: int = 600
     max_concurrent: int = 2
+    max_fit_mmac: int = 1_000_000  # 10¹² multiply-adds per fit of a learned map
     torch_threads: int = 0  # 0: leave torch's default
 
     def __post_init__(self) -> None:
@@ -127,6 +139,13 @@ class Budget:
             raise BudgetError(
                 f"{workload.heads} heads at once is over the limit of {self.max_heads} "
                 "(EXPLORER_MAX_HEADS): pick one head or a layer with fewer heads"
+            )
+        if workload.fit_work > self.max_fit_mmac * 10**6:
+            raise BudgetError(
+                f"fitting the {workload.feature_map} map to {workload.heads} head(s) takes about "
+                f"{workload.fit_work / 1e9:,.0f} billion multiply-adds, over the limit of "
+                f"{self.max_fit_mmac / 1e3:,.0f} billion (EXPLORER_MAX_FIT_MMAC): lower m, L or "
+                "the number of heads"
             )
         need = comparison_bytes(workload)
         if need > self.memory_mb * 2**20:

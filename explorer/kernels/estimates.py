@@ -9,7 +9,8 @@ exp(x·y), within 1 − O(d^{−1/3})), biased for exp(x·y); FAVOR# (saderf) is
 inputs, hybrid mixes the sphere kernels of positive and trig features with the exact weight
 θ/π (sign features are scale-free). ReLU features are degree-2 homogeneous
 in w, so they estimate the arc-cosine kernel (Cho & Saul 2009) under every projection here;
-taylor2 is deterministic, 1 + x·y + (x·y)²/2 (the softmax kernel's second-order Taylor series).
+taylor2 is deterministic, 1 + x·y + (x·y)²/2 (the softmax kernel's second-order Taylor series);
+hedgehog's kernel is whatever its fit to the head learned (W only initialises it).
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ _SUBSTITUTES = {
     ),
     "elu_plus_one": ("elu+1 dot product", "(elu(x) + 1)·(elu(y) + 1), deterministic"),
     "taylor2": ("second-order Taylor kernel", "1 + x·y + (x·y)²/2, deterministic"),
+    "hedgehog": (
+        "learned kernel",
+        "[softmax(Ax+b), softmax(−Ax−b)] of x and y, A and b fitted to this head's attention "
+        "on its even query rows (held-out odd rows evaluated)",
+    ),
 }
 
 

@@ -43,6 +43,12 @@ def test_from_env_reads_every_limit_and_rejects_junk():
         ({"num_features": 20_000}, "EXPLORER_MAX_FEATURES"),
         ({"heads": 100}, "EXPLORER_MAX_HEADS"),
         ({"heads": 64, "seq_len": 8192, "key_len": 8192}, "EXPLORER_MEMORY_MB"),
+        # a learned map at L = 4096 fits 4 heads × 256 rows × 4096 keys × 512 features × 600:
+        # 1.4·10¹² multiply-adds (positive features at this size pass every cap)
+        (
+            {"feature_map": "hedgehog", "heads": 4, "seq_len": 4096, "key_len": 4096},
+            "EXPLORER_MAX_FIT_MMAC",
+        ),
     ],
 )
 def test_over_budget_names_the_limit(changes, limit):
@@ -86,3 +92,14 @@ def test_workload_sizes_a_peer_recipe_by_its_own_features(recipe, width):
     config = ExperimentConfig(feature_map="positive", num_features=256, recipe=recipe)
     features = compare(config).feature_dim
     assert Workload.of(config).feature_dim == width == features
+
+
+def test_fit_work_counts_only_fitted_maps_and_grows_with_the_keys():
+    plain, fitted = Workload(**SIZES), Workload(**{**SIZES, "feature_map": "hedgehog"})
+    assert plain.fit_work == 0 and fitted.fit_work > 0
+    longer = Workload(**{**SIZES, "feature_map": "hedgehog", "key_len": 2048})
+    assert longer.fit_work > 1.5 * fitted.fit_work  # the s·2m term dominates at L = 1024
+    budget = Budget(max_fit_mmac=fitted.fit_work // 10**6 - 1)
+    with pytest.raises(BudgetError, match="hedgehog.*EXPLORER_MAX_FIT_MMAC"):
+        budget.check_comparison(fitted)
+    budget.check_comparison(plain)
