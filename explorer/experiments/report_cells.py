@@ -7,6 +7,8 @@ first m rows are the draw of m (``kernels.projections``: draws are nested), so e
 P (``report_exact``), through the operations of ``block_statistics.weight_block`` and
 ``row_statistics``: P̂ = K/D with K = φ(Q)φ(K)ᵀ (hidden entries 0; D ≈ 0 rows zeroed; underflowed
 rows of exponential maps recomputed in the log domain), Σ(P̂ − P)², ½Σ|P̂ − P|, KL(P ‖ P̂).
+A fitted map (``learned``) is fitted once per (m, seed) and block of heads, and its cells cover
+its held-out rows only, output errors and baseline included, as ``compare``'s do.
 Shapes: seeds stacked as g: φ(x) (g, n, l, m'), φ(y) (g, n, s, m'), K (g, n, r, s).
 """
 
@@ -22,6 +24,7 @@ from explorer.cancel import checkpoint
 from explorer.experiments.report_exact import LN2, ExactHeads, _norms
 from explorer.kernels.feature_maps import FeatureMap, Features
 from explorer.reference.block_statistics import kl_entrywise
+from explorer.reference.metrics import uniform_output
 
 STAT_NAMES = ("sq_err", "tv", "kl")
 # Stack the seeds' φ for the P̂ statistics (one batch) or run them one by one: stacking copies
@@ -161,9 +164,8 @@ def _no_outputs(seed: int, head: int) -> dict[str, None]:
     return dict.fromkeys(keys)
 
 
-def _outputs(out_err: np.ndarray, out_max: np.ndarray, exact: ExactHeads):
-    """The output fields of one (seed, head) from the (g, n) arrays."""
-    baseline = exact.baseline_error.numpy()
+def _outputs(out_err: np.ndarray, out_max: np.ndarray, baseline: np.ndarray):
+    """The output fields of one (seed, head) from the (g, n) arrays and the (n,) baseline."""
 
     def fields(seed: int, head: int) -> dict[str, float]:
         return {
@@ -196,9 +198,19 @@ def map_cells(
     the block) and the ``ErrorMetrics`` scalars.
     """
     mask = {"causal": softmax.causal, "window": softmax.window}
+    held = fmap.held_out(x.shape[-2])  # a fitted map: every metric on its held-out rows
+    if held is not None:
+        seed_rows = tuple(held if r is None else r[torch.isin(r, held)] for r in seed_rows)
     in_u = None
     if exact.rows is not None and seed_rows[0] is not None:
         in_u = [torch.searchsorted(exact.rows, rows.to(exact.rows.device)) for rows in seed_rows]
+    exact_output, exact_norm = exact.exact_output, exact.exact_norm
+    baseline = None if v is None else exact.baseline_error.numpy()
+    if held is not None and v is not None:  # the output errors of ``compare``'s output_rows
+        uniform = uniform_output(v.to(exact_output.dtype), x.shape[-2], **mask)[:, held]
+        exact_output = exact_output[:, held.to(exact_output.device)]  # (n, r, e)
+        exact_norm = _norms(exact_output)
+        baseline = (_norms(uniform - exact_output) / exact_norm).numpy()
     every = slice(0, len(exact.rows))  # every row of U: slices, not gathered copies
     if in_u is None and SEED_BATCH:
         groups = [(list(range(len(draws))), every)]
@@ -210,16 +222,13 @@ def map_cells(
         features = [fmap(x, y, None if w is None else w[:m]) for w in draws]  # nested: W[:m]
         outputs = _no_outputs
         if v is not None:
-            diff = torch.stack(
-                [
-                    linear_attention(f, v, **mask, chunk_size=chunk_size).output
-                    - exact.exact_output
-                    for f in features
-                ]
-            )  # (g, n, l, e)
-            out_err = torch.stack([_norms(d) for d in diff]) / exact.exact_norm  # (g, n)
+            outs = [linear_attention(f, v, **mask, chunk_size=chunk_size).output for f in features]
+            if held is not None:
+                outs = [out[:, held.to(out.device)] for out in outs]  # (n, r, e)
+            diff = torch.stack([out - exact_output for out in outs])  # (g, n, l|r, e)
+            out_err = torch.stack([_norms(d) for d in diff]) / exact_norm  # (g, n)
             out_max = diff.abs().flatten(2).amax(-1).cpu().double()  # (g, n)
-            outputs = _outputs(out_err.numpy(), out_max.numpy(), exact)
+            outputs = _outputs(out_err.numpy(), out_max.numpy(), baseline)
         for seeds, chosen in groups:
             stats = _row_stats(exact, [features[i] for i in seeds], chosen, softmax, memory_budget)
             fields = _weights_fields(stats, exact, chosen)

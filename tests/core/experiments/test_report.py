@@ -75,6 +75,15 @@ def test_sample_cells_equal_compare():
     _assert_equal_to_compare(report.cells, grid, sample, picks, rtol=1e-5)
 
 
+def test_learned_map_cells_equal_compare_on_held_out_rows():
+    sample = load_sample()
+    grid = ReportGrid(feature_maps=("hedgehog",), num_features=(16,), seeds=(1,), layers=(5,))
+    cells = model_report(sample, grid).cells
+    assert set(cells["rows_evaluated"]) == {31}  # the odd rows of 63
+    picks = [(5, 0, "hedgehog", "orthogonal", 16, 1), (5, 7, "hedgehog", "orthogonal", 16, 1)]
+    _assert_equal_to_compare(cells, grid, sample, picks, rtol=1e-5)
+
+
 class _Layers:
     def __init__(self, inputs):
         self.inputs, self.num_layers = inputs, 1
@@ -90,7 +99,7 @@ def test_causal_grouped_windowed_capped_cells_equal_compare(row_sample):
     inputs = replace(structured_inputs(spec), causal=True, window=10, softcap=5.0)
     source = _Layers(inputs)
     grid = ReportGrid(
-        feature_maps=("positive", "trig", "oprf"),
+        feature_maps=("positive", "trig", "oprf", "hedgehog"),
         projections=("iid", "orthogonal"),
         num_features=(8, 32),
         seeds=(0, 1),
@@ -108,8 +117,13 @@ def test_causal_grouped_windowed_capped_cells_equal_compare(row_sample):
         for s in grid.seeds
     ]
     _assert_equal_to_compare(cells, grid, source, picks, rtol=1e-9)  # float64: rounding only
+    fitted = cells["feature_map"] == "hedgehog"
     if row_sample:
-        assert set(cells["rows_evaluated"]) == {row_sample}
+        assert set(cells.loc[~fitted, "rows_evaluated"]) == {row_sample}
+    # the learned map's cells cover its held-out odd rows (of the sample: those that are odd)
+    assert (cells.loc[fitted, "rows_evaluated"] < (row_sample or 24) * 0.75).all()
+    if not row_sample:
+        assert set(cells.loc[fitted, "rows_evaluated"]) == {12}
 
 
 @pytest.mark.parametrize("projection", list(PROJECTIONS))
