@@ -40,6 +40,7 @@ def report_html(report: ModelReport, *, num_features: int | None = None) -> str:
         f"{len(report.cells):,} cells: maps {', '.join(grid.feature_maps)}; projections "
         f"{', '.join(grid.projections)}; m {', '.join(map(str, grid.num_features))}; seeds "
         f"{', '.join(map(str, grid.seeds))}. Target: {grid.target_label()}."
+        + "".join(f" {note}." for note in grid.notes())
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

@@ -130,6 +130,8 @@ def summary(result: Comparison) -> dict:
         "reference_seconds": result.timings.reference_seconds,
         "softmax": asdict(result.softmax),
         "config": asdict(result.config),
+        # a fitted map: its training and the rows every metric above covers (the held-out ones)
+        "fit": None if result.fit is None else {**asdict(result.fit), "rows": result.fit.rows_note},
     }
 
 
@@ -186,7 +188,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"regime:  {out['regime_reading']}")
     print(f"kernel:  {out['estimates']}")
     print(f"softmax: {result.softmax.label}")
-    skip = ("config", "control", "reading", "estimates", "softmax")
+    if result.fit is not None:
+        print(f"fit:     {result.fit.summary}")
+    skip = ("config", "control", "reading", "estimates", "softmax", "fit")
     flat = {k: v for k, v in out.items() if k not in skip}
     flat.pop("regime_reading")
     flat.update({f"control.{k}": v for k, v in out.get("control", {}).items()})

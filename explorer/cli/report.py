@@ -188,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
         payload = {
             "recommendation": report.recommendation,
             "target": grid.target_label(),
+            "notes": list(grid.notes()),
             "counts": report.counts.to_dict(orient="records"),
             "summary": report.summary.to_dict(orient="records"),
         }

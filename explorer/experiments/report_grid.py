@@ -96,6 +96,15 @@ class ReportGrid:
             return f"mean output error ≤ {self.target_error:g}"
         return f"mean output error ≤ {self.target_ratio:g} × the uniform baseline"
 
+    def notes(self) -> tuple[str, ...]:
+        """What some cells cover differently: a fitted map's cells are on its held-out rows."""
+        return tuple(
+            f"{name}: fitted to each head (m, seed) on its even query rows; its cells cover the "
+            "held-out odd rows only (rows_evaluated), output errors and baseline included"
+            for name in self.feature_maps
+            if get_feature_map(name).fit is not None
+        )
+
     def cell_config(
         self, feature_map: str, projection: str, num_features: int, seed: int
     ) -> ExperimentConfig:

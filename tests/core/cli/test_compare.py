@@ -174,3 +174,18 @@ def test_compare_takes_a_peers_recipe():
     assert own["output_relative_error"] != out["output_relative_error"]
     wrong = run(*args, "--recipe", "nope")
     assert wrong.returncode != 0 and "invalid choice" in wrong.stderr
+
+
+def test_compare_with_the_learned_map_reports_its_fit():
+    sample = ROOT / "explorer" / "inputs" / "data" / "minilm_sample.safetensors"
+    result = run("compare", "--input", str(sample), "--layer", "5", "--head", "0",
+                 "--feature-map", "hedgehog", "--num-features", "16", "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    fit = summary["fit"]
+    assert fit["steps"] > 0 and fit["feature_dim"] == 32 and fit["seconds"] > 0
+    assert fit["fit_rows"] == 32 and fit["held_out_rows"] == summary["rows_evaluated"] == 31
+    assert "held-out odd rows" in fit["rows"] and fit["held_out_loss"][1] < fit["held_out_loss"][0]
+    assert not summary["unbiased_for_softmax"]
+    plain = run("compare", "--input", str(sample), "--layer", "5", "--head", "0", "--json")
+    assert json.loads(plain.stdout)["fit"] is None

@@ -54,3 +54,17 @@ def test_bad_options_fail_in_one_line(tmp_path, capsys):
                  "--out", str(tmp_path / "x")]) == 2  # fmt: skip
     assert "out of range" in capsys.readouterr().err
     assert main(["report", "--input", str(SAMPLE_PATH), "--feature-maps", "nope"]) == 2
+
+
+def test_report_with_the_learned_map_says_which_rows_its_cells_cover(tmp_path, capsys):
+    out = tmp_path / "rep"
+    code = main(["report", "--input", str(SAMPLE_PATH), "--out", str(out), "--feature-maps",
+                 "positive,hedgehog", "--num-features", "16", "--seeds", "1", "--layers", "5",
+                 "--json", "--quiet"])  # fmt: skip
+    assert code == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert len(payload["notes"]) == 1 and payload["notes"][0].startswith("hedgehog")
+    cells = pd.read_csv(out / "report.csv")
+    rows = cells.groupby("feature_map")["rows_evaluated"].unique()
+    assert list(rows["hedgehog"]) == [31] and list(rows["positive"]) == [63]
+    assert "held-out odd rows" in (out / "report.html").read_text()
