@@ -46,6 +46,8 @@ if maps.pool == (1, 1) and result.query_tokens and result.key_tokens:
 table["exact"] = maps.exact[head].ravel()
 table["approx"] = maps.approx[head].ravel()
 ui.chart(fig, "maps_main", table=table, name="attention_map")
+if (fitted := ui.fit_note(result)) is not None:
+    st.caption(fitted)
 
 st.subheader("One query")
 st.caption(

@@ -66,6 +66,8 @@ with right:
     )
     ui.chart(fig_kl, "err_kl", table=rows, name="row_kl")
 st.caption(ui.row_coverage(m))
+if (fitted := ui.fit_note(result)) is not None:
+    st.caption(fitted)
 
 st.subheader("Across redraws of the features")
 st.caption(

@@ -59,6 +59,8 @@ if result is None:  # cancelled: a note and a Run button instead
     st.stop()
 
 st.success(ui.escape_markdown(result.recommendation))
+for note in grid.notes():
+    st.caption(note)
 st.dataframe(result.counts, hide_index=True)
 m = st.select_slider("m of the error / baseline map", list(grid.num_features),
                      chosen_m(result), key="mr_at_m")  # fmt: skip

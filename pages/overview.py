@@ -59,6 +59,8 @@ st.caption(
     f"m = {config.num_features}, {config.projection} projection, seed {config.seed}. "
     f"What they estimate: {result.estimates.summary}."
 )
+if (fitted := ui.fit_note(result)) is not None:
+    st.info(fitted, icon=":material/model_training:")
 if (problems := ui.diagnostics(result)) is not None:
     st.warning(problems, icon=":material/warning:")
 head = 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from dataclasses import replace
 from pathlib import Path
 
 from explorer.cli.common import (
@@ -26,7 +25,6 @@ from explorer.cli.common import (
     projection_name,
 )
 from explorer.cli.progress import Progress
-from explorer.experiments.budget import Workload
 from explorer.experiments.report_grid import DEFAULT_GRID, ReportGrid
 from explorer.kernels.feature_maps import FEATURE_MAPS
 from explorer.kernels.projections import PROJECTIONS
@@ -163,10 +161,7 @@ def run(args: argparse.Namespace) -> int:
     )
     source = as_source(_source(args.input))
     first = source.layer(grid.layers[0] if grid.layers else 0)
-    budget = budget_from(args)
-    largest = grid.cell_config(grid.feature_maps[0], grid.projections[0], grid.max_features, 0)
-    for name in grid.feature_maps:  # every cell fits, before the first one starts
-        budget.check_comparison(Workload.of(replace(largest, feature_map=name), first.head(0)))
+    budget_from(args).check_report(grid, first)  # every cell fits, before the first starts
     address = args.address or os.environ.get("RAY_ADDRESS")
     progress = Progress(quiet=args.quiet)
     report = model_report(

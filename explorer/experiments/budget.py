@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from explorer.errors import BudgetError
 from explorer.kernels.feature_maps import get_feature_map
@@ -153,6 +153,13 @@ class Budget:
                 f"this comparison needs about {need / 2**20:,.0f} MB, over the budget of "
                 f"{self.memory_mb:,} MB (EXPLORER_MEMORY_MB): lower L, m or the number of heads"
             )
+
+    def check_report(self, grid, inputs) -> None:
+        """BudgetError unless a report grid's largest cell of each map fits, on one head of
+        ``inputs`` (a layer's inputs; the report works a block of heads at a time)."""
+        largest = grid.cell_config(grid.feature_maps[0], grid.projections[0], grid.max_features, 0)
+        for name in grid.feature_maps:
+            self.check_comparison(Workload.of(replace(largest, feature_map=name), inputs.head(0)))
 
     def check_sweep(self, runs: int) -> None:
         if runs > self.max_sweep_runs:

@@ -30,6 +30,7 @@ from explorer.ui.widgets import (
     diagnostics,
     errors_as_messages,
     escape_markdown,
+    fit_note,
     fmt,
     row_coverage,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "downloads",
     "errors_as_messages",
     "figure_table",
+    "fit_note",
     "fmt",
     "job_for",
     "monte_carlo",

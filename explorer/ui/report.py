@@ -17,7 +17,7 @@ from explorer.experiments.compare import synthetic_inputs
 from explorer.experiments.report import ModelReport, as_source, model_report
 from explorer.experiments.report_grid import ReportGrid
 from explorer.ui.cancel import NotCached, cancellable, job_for
-from explorer.ui.compute import compute_slot
+from explorer.ui.compute import compute_slot, runtime
 from explorer.ui.data import _capture, _digest, _load_upload, _sample, uploaded_files
 from explorer.ui.sidebar import Settings
 
@@ -85,6 +85,9 @@ def _report(grid: ReportGrid, key: str, _source, _cache_only: bool = False) -> M
 
 def report(model: ModelSource, grid: ReportGrid) -> ModelReport | None:
     """The cached report of ``model`` over ``grid`` (None: cancelled)."""
+
+    budget, _ = runtime()
+    budget.check_report(grid, model.source.layer(grid.layers[0] if grid.layers else 0))
 
     def compute(cache_only: bool) -> ModelReport:
         if cache_only:

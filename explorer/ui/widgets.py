@@ -82,6 +82,20 @@ def row_coverage(metrics) -> str:
     return text + "."
 
 
+def fit_note(result) -> str | None:
+    """What a fitted (learned) map was trained on and which rows the errors cover; else None."""
+    fit = result.fit
+    if fit is None:
+        return None
+    return (
+        f"Learned map: fitted to this data in {fit.steps} Adam steps ({fit.seconds:.2f} s, "
+        f"{fit.feature_dim} features) on the {fit.fit_rows} even query rows of each head. "
+        f"Every error shown covers the {fit.held_out_rows} held-out odd rows (their mean KL "
+        f"fell from {fmt(fit.held_out_loss[0])} to {fmt(fit.held_out_loss[1])}); the maps show "
+        "every row, the fitted ones included."
+    )
+
+
 def diagnostics(result) -> str | None:
     """One line on rows the approximation could not handle, or None when there are none."""
     parts = []
