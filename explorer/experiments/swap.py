@@ -47,7 +47,9 @@ from explorer.kernels.projections import get_projection
 Schedule = Literal["all", "first", "each"]
 SCHEDULES: tuple[str, ...] = get_args(Schedule)
 CONTROLS = ("exact", "uniform")  # the replacements that are not feature maps
-METHODS: tuple[str, ...] = (*CONTROLS, *FEATURE_MAPS)
+# Maps fitted to the head (``learned``) are not swapped in: they would be refitted at every
+# layer of every forward pass (minutes for MiniLM's sentence pairs); measure them per head.
+METHODS: tuple[str, ...] = (*CONTROLS, *(n for n, f in FEATURE_MAPS.items() if f.fit is None))
 FEATURE_COPIES = 4  # φ(q), φ(k) and their stabiliser temporaries, float64, alive at once
 CHUNK_ENTRIES = 2**24  # sequences per forward pass of the sentence pairs: b·h·l·m' at most
 Progress = Callable[[int, int, str], None]
@@ -67,6 +69,12 @@ class SwapConfig:
     pairs: bool = True  # encoders: the sentence pairs' Spearman ρ too
 
     def __post_init__(self) -> None:
+        if self.method in FEATURE_MAPS and FEATURE_MAPS[self.method].fit is not None:
+            raise ValueError(
+                f"{self.method} is fitted to each head's own queries and keys: it cannot "
+                "replace attention inside the model (it would be refitted at every layer of "
+                "every forward pass); compare it per head on Attention maps or the Model report"
+            )
         if self.method not in METHODS:
             raise ValueError(
                 f"unknown replacement {self.method!r}: use one of {', '.join(METHODS)}"

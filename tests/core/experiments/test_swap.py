@@ -21,6 +21,11 @@ from tests.core.experiments.tiny_models import tiny
 TEXT = "the cat sat on the mat and looked at the dog by the door"
 
 
+def test_a_map_fitted_per_head_is_not_swapped_in():
+    with pytest.raises(ValueError, match="cannot replace attention inside the model"):
+        SwapConfig(method="hedgehog", num_features=16)
+
+
 def test_schedules():
     assert schedule_layers("all", 3) == [(0, 1, 2)]
     assert schedule_layers("first", 3) == [(0,), (0, 1), (0, 1, 2)]

@@ -168,6 +168,9 @@ def test_what_cannot_be_swapped_is_refused_in_one_line():
     with pytest.raises(sa.SwapError, match="causal"):
         oprf(call_with(causal=True))
     assert oprf(call_with()).shape == (1, 5, 2, 4)
+    saderf = sa.feature_replacement("saderf", num_features=8, projection="iid", seed=0)
+    with pytest.raises(sa.SwapError, match="causal"):  # Ψ is fitted to every query and key
+        saderf(call_with(causal=True))
     holes = torch.ones(1, 1, 5, 5, dtype=torch.bool)
     holes[..., 2] = False  # a hidden key in the middle: not padding
     with pytest.raises(sa.SwapError, match="one run"):
