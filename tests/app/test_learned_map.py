@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from streamlit.testing.v1 import AppTest
 
 from tests.app.conftest import APP, shown
@@ -56,3 +58,18 @@ def test_model_report_with_the_learned_map_notes_its_rows():
     assert at.success and "72 heads" in at.success[0].value
     assert any(c.value.startswith("hedgehog: fitted") for c in at.caption)
     assert at.dataframe[0].value["feature_map"].tolist() == ["positive", "hedgehog"]
+
+
+def test_scaling_sweeps_fit_the_learned_map_at_every_m_and_temperature():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    state = {"sc_m": (4, 32), "sc_seeds": 2, "sc_scale_seeds": 1,
+             "sc_maps": ["positive", "hedgehog"], "sc_scale_maps": ["hedgehog"]}  # fmt: skip
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    at.switch_page("pages/scaling.py").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    names = [t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
+    assert "hedgehog, orthogonal" in names and "positive, orthogonal" in names
+    scale = json.loads(at.get("plotly_chart")[1].proto.spec)["data"]
+    assert any(t.get("name") == "hedgehog" for t in scale)
