@@ -28,7 +28,6 @@ Purpose = Literal[
     "entry_sample",  # entries of P̂ − P behind the error histograms
     "monte_carlo",  # the theory page's independent draws of W
     "bench_data",  # the benchmark's q, k, v
-    "learned_map",  # initialisation and batches of a feature map fitted to a head
 ]
 PURPOSES: tuple[str, ...] = get_args(Purpose)
 # Fixed numbers: a purpose keeps its number for ever (append new ones, never renumber), so a
