@@ -1,6 +1,6 @@
 """What an estimator estimates: closed-form target as a line, seeded Monte Carlo as points.
 
-Input: the table of ``theory.montecarlo.regularized_ratio_curve`` (rows of norm √d, SMREG).
+Input: the table of ``theory.montecarlo_curves.regularized_ratio_curve`` (rows of norm √d, SMREG).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from explorer.experiments.budget import Budget, Workload
 from explorer.experiments.compare import Comparison, ExperimentConfig, compare
 from explorer.experiments.sweep import sweep, sweep_configs
 from explorer.inputs.attention_inputs import AttentionInputs
-from explorer.theory.montecarlo import MONTE_CARLO
+from explorer.theory.montecarlo_curves import MONTE_CARLO
 from explorer.ui.cancel import NotCached, cancellable, job_for
 from explorer.ui.data import Data
 from explorer.ui.sidebar import Settings

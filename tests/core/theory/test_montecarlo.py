@@ -14,10 +14,10 @@ from explorer.theory.montecarlo import (
     pair_from_angle,
     pair_from_norms,
     ratio_slice,
-    regularized_ratio_curve,
     relative_mse_curves,
     relative_mse_mc,
 )
+from explorer.theory.montecarlo_curves import regularized_ratio_curve
 
 
 def test_draws_are_independent_and_reproducible():
@@ -114,7 +114,7 @@ def test_saderf_imbalance_curve_is_flat_where_oprf_grows():
     # |y|/|x| = t at fixed x·y: FAVOR#'s closed form does not depend on t, OPRF's grows with
     # |x + y|². FAVOR#'s Monte Carlo (relative variance per vector ≈ 2, light tails) sits
     # within 5 SE of its line at every t; OPRF's is checked where its tail is light (t ≤ 2).
-    from explorer.theory.montecarlo import saderf_imbalance_curve
+    from explorer.theory.montecarlo_curves import saderf_imbalance_curve
 
     table = saderf_imbalance_curve(
         (1.0, 2.0, 8.0), length=0.8, angle=1.0, head_dim=8, num_features=16, draws=4000, seed=1
