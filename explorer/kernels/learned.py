@@ -45,8 +45,9 @@ class FitReport:
     feature_dim: int  # 2m
     fit_rows: int  # query rows fitted on, per head
     held_out_rows: int  # query rows the metrics cover, per head
-    fit_loss: tuple[float, float]  # mean KL(P ‖ P̂) on the fitting rows, before and after
-    held_out_loss: tuple[float, float]  # the same on the held-out rows
+    # the objective: mean KL(P ‖ P̂) of the unmasked softmax over every key, before and after
+    fit_loss: tuple[float, float]  # on the fitting rows
+    held_out_loss: tuple[float, float]  # on the held-out rows (masked metrics: ErrorMetrics)
 
     @property
     def rows_note(self) -> str:
