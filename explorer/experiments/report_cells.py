@@ -207,8 +207,9 @@ def map_cells(
     exact_output, exact_norm = exact.exact_output, exact.exact_norm
     baseline = None if v is None else exact.baseline_error.numpy()
     if held is not None and v is not None:  # the output errors of ``compare``'s output_rows
-        uniform = uniform_output(v.to(exact_output.dtype), x.shape[-2], **mask)[:, held]
-        exact_output = exact_output[:, held.to(exact_output.device)]  # (n, r, e)
+        index = held.to(exact_output.device)
+        uniform = uniform_output(v.to(exact_output.dtype), x.shape[-2], **mask)[:, index]
+        exact_output = exact_output[:, index]  # (n, r, e)
         exact_norm = _norms(exact_output)
         baseline = (_norms(uniform - exact_output) / exact_norm).numpy()
     every = slice(0, len(exact.rows))  # every row of U: slices, not gathered copies
