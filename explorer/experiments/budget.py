@@ -27,7 +27,7 @@ from dataclasses import dataclass, fields, replace
 
 from explorer.errors import BudgetError
 from explorer.kernels.feature_maps import get_feature_map
-from explorer.kernels.learned import fit_work
+from explorer.kernels.learned import fit_bytes, fit_work
 from explorer.kernels.recipes import get_recipe
 
 ENV = {
@@ -174,11 +174,12 @@ def comparison_bytes(
 ) -> int:
     """Upper estimate of what ``compare`` holds at once: inputs (float64 copies and working
     tensors), features φ(q), φ(k) with their stabiliser temporaries, outputs, the display maps
-    (≤ 1024² per head) and the l×s row blocks of the exact metrics."""
+    (≤ 1024² per head), the l×s row blocks of the exact metrics and a learned map's fit."""
     w = workload
     rows, keys = w.heads * w.seq_len, w.heads * w.key_len
     inputs = (rows + keys) * w.head_dim * (8 + 2 * itemsize) + keys * w.value_dim * (8 + itemsize)
     features = (3 * (rows + keys) + keys) * w.feature_dim * itemsize  # + φ(k)ᵀ of the metrics
     outputs = 4 * rows * w.value_dim * itemsize
     maps = 2 * w.heads * min(w.seq_len, 1024) * min(w.key_len, 1024) * 4
-    return inputs + features + outputs + maps + block_bytes
+    fitting = fit_bytes(w.heads, w.seq_len, w.key_len) if w.fit_work else 0  # a learned map
+    return inputs + features + outputs + maps + block_bytes + fitting

@@ -45,9 +45,10 @@ class FitReport:
     feature_dim: int  # 2m
     fit_rows: int  # query rows fitted on, per head
     held_out_rows: int  # query rows the metrics cover, per head
+    held_out_scored: int  # of them, the rows behind held_out_loss (≤ FIT_ROWS, evenly spaced)
     # the objective: mean KL(P ‖ P̂) of the unmasked softmax over every key, before and after
     fit_loss: tuple[float, float]  # on the fitting rows
-    held_out_loss: tuple[float, float]  # on the held-out rows (masked metrics: ErrorMetrics)
+    held_out_loss: tuple[float, float]  # on held_out_scored rows (masked metrics: ErrorMetrics)
 
     @property
     def rows_note(self) -> str:
@@ -65,13 +66,22 @@ class FitReport:
         )
 
 
+def _spaced(rows: torch.Tensor) -> torch.Tensor:
+    """At most ``FIT_ROWS`` of the sorted ``rows``, evenly spaced (all of them if fewer)."""
+    if len(rows) <= FIT_ROWS:
+        return rows
+    picks = torch.linspace(0, len(rows) - 1, FIT_ROWS).round().long()  # (FIT_ROWS,)
+    return rows[picks]
+
+
 def fit_rows(num_rows: int) -> torch.Tensor:
     """The sorted query rows a map is fitted on: even rows, at most ``FIT_ROWS`` evenly spaced."""
-    even = torch.arange(0, num_rows, 2)  # (⌈l/2⌉,)
-    if len(even) <= FIT_ROWS:
-        return even
-    picks = torch.linspace(0, len(even) - 1, FIT_ROWS).round().long()  # (FIT_ROWS,)
-    return even[picks]
+    return _spaced(torch.arange(0, num_rows, 2))  # of the ⌈l/2⌉ even rows
+
+
+def fit_bytes(heads: int, num_rows: int, key_len: int) -> int:
+    """Memory of one fit at once: ~6 float64 (heads, rows, s) tensors (P, K, their grads)."""
+    return 6 * 8 * heads * min(-(-num_rows // 2), FIT_ROWS) * key_len
 
 
 def held_out_rows(num_rows: int) -> torch.Tensor:
@@ -112,6 +122,7 @@ def fit_map(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> tuple[Pair, Fi
     num_rows, (m, d) = x.shape[-2], w.shape
     held = held_out_rows(num_rows)
     rows = fit_rows(num_rows)
+    scored = _spaced(held)  # the held-out loss on ≤ FIT_ROWS of them: (heads, rows, s) bounded
     with torch.inference_mode(False), torch.enable_grad():
         x64 = x.detach().to("cpu", torch.float64).clone()  # (..., l, d): never an inference tensor
         y64 = y.detach().to("cpu", torch.float64).clone()  # (..., s, d)
@@ -120,7 +131,7 @@ def fit_map(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> tuple[Pair, Fi
         b = torch.zeros(*batch, 1, m, dtype=torch.float64)
         a.requires_grad_(True)
         b.requires_grad_(True)
-        x_fit, x_held = x64[..., rows, :], x64[..., held, :]
+        x_fit, x_held = x64[..., rows, :], x64[..., scored, :]
         with torch.no_grad():
             before = float(_kl(x_fit, y64, a, b)), float(_kl(x_held, y64, a, b))
         optimiser = torch.optim.Adam([a, b], lr=LEARNING_RATE)
@@ -139,6 +150,7 @@ def fit_map(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> tuple[Pair, Fi
         feature_dim=2 * m,
         fit_rows=len(rows),
         held_out_rows=len(held),
+        held_out_scored=len(scored),
         fit_loss=(before[0], after[0]),
         held_out_loss=(before[1], after[1]),
     )

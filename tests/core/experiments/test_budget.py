@@ -103,3 +103,5 @@ def test_fit_work_counts_only_fitted_maps_and_grows_with_the_keys():
     with pytest.raises(BudgetError, match="hedgehog.*EXPLORER_MAX_FIT_MMAC"):
         budget.check_comparison(fitted)
     budget.check_comparison(plain)
+    # the fit's (heads, rows ≤ 256, s) float64 tensors are part of what the comparison holds
+    assert comparison_bytes(fitted) - comparison_bytes(plain) >= 6 * 8 * 256 * 1024

@@ -61,6 +61,16 @@ def test_rows_split_into_even_fitting_and_odd_held_out_rows():
         learned.held_out_rows(1)
 
 
+def test_a_long_input_scores_its_held_out_loss_on_a_bounded_row_set():
+    g = torch.Generator().manual_seed(7)
+    x, y = gaussian(1, 600, 4, generator=g, scale=0.5), gaussian(1, 40, 4, generator=g, scale=0.5)
+    features = HEDGEHOG(x, y, _w(4, 4))
+    fit = features.fit
+    assert fit.fit_rows == fit.held_out_scored == learned.FIT_ROWS and fit.held_out_rows == 300
+    scored = learned.held_out_rows(600)[torch.linspace(0, 299, learned.FIT_ROWS).round().long()]
+    assert fit.held_out_loss[1] == pytest.approx(_held_out_kl(x, y, features, scored), rel=1e-9)
+
+
 def test_features_are_two_softmaxes_and_the_report_matches_an_independent_kl():
     x, y = _sample_head(layer=2)
     features = HEDGEHOG(x, y, _w(16, x.shape[-1]))
@@ -71,7 +81,8 @@ def test_features_are_two_softmaxes_and_the_report_matches_an_independent_kl():
         torch.testing.assert_close(halves, torch.ones_like(halves))
     fit = features.fit
     assert fit.steps == learned.FIT_STEPS and fit.feature_dim == 32
-    assert fit.fit_rows == 32 and fit.held_out_rows == 31 and fit.seconds > 0
+    assert fit.fit_rows == 32 and fit.held_out_rows == fit.held_out_scored == 31
+    assert fit.seconds > 0
     held = learned.held_out_rows(63)
     # the reported held-out loss is the held-out KL of the features returned
     assert fit.held_out_loss[1] == pytest.approx(_held_out_kl(x, y, features, held), rel=1e-9)
