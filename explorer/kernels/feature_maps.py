@@ -93,6 +93,7 @@ class FeatureMap:
     fit: FitFn | None = None  # maps trained on the head (W: their initialisation)
     width: Callable[[int, int], int] | None = None  # (m, d) → m' where it is not the default
     fits_to_inputs: bool = False  # depends on every query and key (A*, Ψ, a fit): not causal
+    nested: bool = False  # φ of W[:m] is ``columns`` of φ of W, up to factors that cancel
 
     def __post_init__(self) -> None:
         if sum(f is not None for f in (self.exponent, self.direct, self.fit)) != 1:
@@ -103,6 +104,22 @@ class FeatureMap:
     def held_out(self, num_rows: int) -> torch.Tensor | None:
         """The sorted query rows every metric of a fitted map covers; None: every row."""
         return None if self.fit is None else held_out_rows(num_rows)
+
+    def columns(self, num_features: int, total: int) -> tuple[slice, ...]:
+        """Where φ of W[:m] sits in φ of W (``total`` rows): its blocks of m columns each.
+
+        For ``nested`` maps only: φ of W[:m] equals these columns up to a positive factor per
+        query row (the stabiliser's row maximum), one per key set and 1/√m, all of which cancel
+        in P̂ = K/D; a map of f(Wx) and g(Wx) lays out [f(Wx) | g(Wx)].
+        """
+        if not self.nested:
+            raise ValueError(f"feature map {self.name!r} is not nested in m")
+        if not 0 < num_features <= total:
+            raise ValueError(f"num_features must be in 1..{total}, got {num_features}")
+        return tuple(
+            slice(part * total, part * total + num_features)
+            for part in range(self.features_per_vector)
+        )
 
     def feature_dim(self, num_features: int, head_dim: int) -> int:
         """Length m' of φ(x) for m random vectors (deterministic maps: their own width)."""
@@ -158,6 +175,7 @@ FEATURE_MAPS: MappingProxyType[str, FeatureMap] = MappingProxyType(
             features_per_vector=1,
             signed=False,
             exponent=positive_exponent,
+            nested=True,
         ),
         "trig": FeatureMap(
             name="trig",
@@ -167,6 +185,7 @@ FEATURE_MAPS: MappingProxyType[str, FeatureMap] = MappingProxyType(
             features_per_vector=2,
             signed=True,
             direct=trig_features,
+            nested=True,
         ),
         "hyperbolic": FeatureMap(
             name="hyperbolic",
@@ -176,6 +195,7 @@ FEATURE_MAPS: MappingProxyType[str, FeatureMap] = MappingProxyType(
             features_per_vector=2,
             signed=False,
             exponent=hyperbolic_exponent,
+            nested=True,
         ),
         "oprf": FeatureMap(
             name="oprf",
@@ -186,6 +206,7 @@ FEATURE_MAPS: MappingProxyType[str, FeatureMap] = MappingProxyType(
             signed=False,
             exponent=oprf_exponent,
             fits_to_inputs=True,
+            nested=True,
         ),
         "relu": FeatureMap(
             name="relu",
@@ -195,6 +216,7 @@ FEATURE_MAPS: MappingProxyType[str, FeatureMap] = MappingProxyType(
             features_per_vector=1,
             signed=False,
             direct=relu_features,
+            nested=True,
         ),
         "elu_plus_one": FeatureMap(
             name="elu_plus_one",
@@ -214,6 +236,7 @@ FEATURE_MAPS: MappingProxyType[str, FeatureMap] = MappingProxyType(
             signed=False,
             exponent=saderf_exponent,
             fits_to_inputs=True,
+            nested=True,
         ),
         "taylor2": FeatureMap(
             name="taylor2",

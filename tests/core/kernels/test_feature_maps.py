@@ -9,7 +9,12 @@ import torch
 
 from explorer.attention.linear import approximate_weights
 from explorer.kernels.exponential import oprf_exponent, optimal_oprf_a, positive_exponent
-from explorer.kernels.feature_maps import FEATURE_MAPS, get_feature_map, positive_features
+from explorer.kernels.feature_maps import (
+    FEATURE_MAPS,
+    Features,
+    get_feature_map,
+    positive_features,
+)
 from explorer.kernels.projections import draw_projection
 from explorer.streams import stream
 from explorer.theory.montecarlo import kernel_estimates, pair_from_angle
@@ -141,3 +146,36 @@ def test_deterministic_map_ignores_projection_and_checks_dims():
         get_feature_map("positive")(x, x, None)
     with pytest.raises(ValueError, match="head dims differ"):
         get_feature_map("relu")(x, x[:, :2], torch.ones(4, 3, dtype=torch.float64))
+
+
+NESTED = [name for name, spec in FEATURE_MAPS.items() if spec.nested]
+
+
+def test_nested_maps_are_the_ones_expected():
+    # the report's cumulative K relies on the flag: a map wrongly flagged would mis-report
+    assert set(NESTED) == {"positive", "trig", "hyperbolic", "oprf", "relu", "saderf"}
+    with pytest.raises(ValueError, match="not nested"):
+        FEATURE_MAPS["hybrid"].columns(4, 8)
+    with pytest.raises(ValueError, match="num_features"):
+        FEATURE_MAPS["positive"].columns(9, 8)
+
+
+@pytest.mark.parametrize("name", NESTED)
+def test_nested_columns_give_the_same_weights_as_the_smaller_draw(name):
+    # P̂ of W[:m] (what compare computes at m) against P̂ of φ(W)'s columns for m, float64.
+    # Large norms (scale 2) make the row maxima of m and of all 40 rows differ, so a missing
+    # factor would show far above rounding.
+    g = torch.Generator().manual_seed(8)
+    x, y = gaussian(3, 12, 6, generator=g, scale=2.0), gaussian(3, 10, 6, generator=g, scale=2.0)
+    w = draw_projection("orthogonal", 40, 6, stream=stream("features", 2))
+    fmap = FEATURE_MAPS[name]
+    whole = fmap(x, y, w)
+    for m in (1, 7, 40):
+        cols = fmap.columns(m, 40)
+        sliced = Features(
+            torch.cat([whole.query[..., c] for c in cols], -1),
+            torch.cat([whole.key[..., c] for c in cols], -1),
+            signed=whole.signed,
+        )
+        ref = approximate_weights(fmap(x, y, w[:m]))
+        torch.testing.assert_close(approximate_weights(sliced), ref, rtol=1e-10, atol=1e-13)
