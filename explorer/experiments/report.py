@@ -27,7 +27,12 @@ import torch
 from explorer.cancel import checkpoint
 from explorer.errors import ExplorerError
 from explorer.experiments.report_grid import ReportGrid
-from explorer.experiments.report_summary import model_counts, recommendation, summary_table
+from explorer.experiments.report_summary import (
+    model_counts,
+    per_map,
+    recommendation,
+    summary_table,
+)
 from explorer.experiments.report_units import CELL_COLUMNS, Unit, run_unit, units
 from explorer.inputs.attention_inputs import AttentionInputs
 
@@ -78,8 +83,9 @@ def conclude(
     cells: pd.DataFrame, grid: ReportGrid, *, name: str, seconds: float, resumed=()
 ) -> ModelReport:
     """The summary, counts and sentence of a table of cells."""
-    summary = summary_table(cells, grid)
-    counts = model_counts(cells, grid)
+    maps = per_map(cells, grid)  # once, for both
+    summary = summary_table(cells, grid, maps)
+    counts = model_counts(cells, grid, maps)
     return ModelReport(
         grid=grid,
         name=name,

@@ -14,6 +14,8 @@ Shapes: seeds stacked as g: φ(x) (g, n, l, m'), φ(y) (g, n, s, m'), K (g, n, r
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -58,6 +60,61 @@ def stacked(features: list[Features]) -> Features:
     )
 
 
+def block_stats(
+    k_blk: torch.Tensor,
+    exact: ExactHeads,
+    where,
+    *,
+    bound: torch.Tensor | None,
+    floor,
+    fix: Callable[[int, torch.Tensor], torch.Tensor],
+    positions: torch.Tensor,
+    values: torch.Tensor | None = None,
+):
+    """sq_err, tv, kl (g, n, r), max |P̂ − P| (g, n) and P̂V (g, n, r, e) or None of one block.
+
+    ``k_blk`` (g, n, r, s) is φ(Q)φ(K)ᵀ of the rows ``where`` of U (true ``positions``), hidden
+    entries not yet zeroed; it is overwritten. ``bound`` (g, n, r): signed maps' |φ(x_i)|·Σ|φ(y_j)|
+    (None: unsigned); ``floor``: the underflow floor of exponential maps (a number or (g, 1, 1, 1))
+    or None; ``fix(slot, rows)`` the exact P̂ (n, r', s) of the block's true rows ``rows``.
+    """
+    p = exact.p[:, where]  # (n, r, s)
+    hidden = None if exact.hidden is None else exact.hidden[where]  # (r, s)
+    if hidden is not None:
+        k_blk.masked_fill_(hidden, 0.0)
+    d = k_blk.sum(-1, keepdim=True)  # (g, n, r, 1)
+    small = d <= 0 if bound is None else d.abs() <= SMALL_NORMALIZER * bound[..., None]
+    under = None
+    if floor is not None:
+        under = d < floor
+        small &= ~under
+    p_hat = k_blk.div_(torch.where(small, torch.ones_like(d), d))
+    any_small = bool(small.any())
+    if any_small:
+        p_hat.masked_fill_(small, 0.0)
+    if under is not None and bool(under.any()):
+        for slot in range(p_hat.shape[0]):  # rare: extreme norms
+            mask = under[slot].squeeze(-1)  # (n, r)
+            if bool(mask.any()):
+                picked = mask.any(0).nonzero().squeeze(-1)
+                fixed = torch.zeros_like(p_hat[slot])
+                fixed[:, picked] = fix(slot, positions[picked])
+                p_hat[slot][mask] = fixed[mask]
+    weighted = None if values is None else p_hat @ values  # (g, n, r, e)
+    diff = p_hat - p  # (g, n, r, s)
+    sq_err = torch.linalg.vector_norm(diff, dim=-1).square_()
+    diff.abs_()
+    max_abs = diff.flatten(2).amax(-1)
+    tv = 0.5 * diff.sum(-1)
+    if hidden is not None:
+        p_hat.masked_fill_(hidden, 1.0)  # log 1 = 0 where P = 0
+    if any_small or float(p_hat.amin()) <= 0.0:  # signed maps or underflow: entry-wise
+        kl = kl_entrywise(p, p_hat)
+    else:
+        kl = (exact.p_log_p[:, where] - p_hat.log2_().mul_(p).sum(-1)) * LN2
+    return sq_err, tv, kl, max_abs, weighted
+
+
 def _row_stats(
     exact: ExactHeads,
     features: list[Features],
@@ -80,6 +137,11 @@ def _row_stats(
         seen = seen[..., index] if causal else k_norms.sum(-1, True)
         bound = phi_q[..., index, :].norm(dim=-1) * seen  # (g, n, r)
     floor = underflow_floor(s, width, phi_q.dtype) if both.exponential else None
+
+    def fix(slot: int, rows: torch.Tensor) -> torch.Tensor:
+        log_q, log_k = features[slot].logits(rows)  # (n, r', m'), (n, s, m')
+        return log_domain_weights(log_q, log_k, rows, causal=causal, window=window)
+
     r_all = len(positions)
     out = torch.empty(3, g, n, r_all, dtype=phi_q.dtype, device=phi_q.device)
     max_abs = torch.zeros(g, n, dtype=phi_q.dtype, device=phi_q.device)
@@ -88,49 +150,22 @@ def _row_stats(
     for start in range(0, r_all, step):
         checkpoint()
         rows = slice(start, min(r_all, start + step))
-        pos = positions[rows]
         if isinstance(chosen, slice):
             where = slice(chosen.start + rows.start, chosen.start + rows.stop)
             k_blk = phi_q[..., where, :] @ key_t  # (g, n, r, s)
         else:
             where = chosen[rows]
-            k_blk = phi_q[..., pos, :] @ key_t
-        p = exact.p[:, where]  # (n, r, s)
-        hidden = None if exact.hidden is None else exact.hidden[where]  # (r, s)
-        if hidden is not None:
-            k_blk.masked_fill_(hidden, 0.0)
-        d = k_blk.sum(-1, keepdim=True)  # (g, n, r, 1)
-        small = d <= 0 if bound is None else d.abs() <= SMALL_NORMALIZER * bound[..., rows, None]
-        under = None
-        if floor is not None:
-            under = d < floor
-            small &= ~under
-        p_hat = k_blk.div_(torch.where(small, torch.ones_like(d), d))
-        any_small = bool(small.any())
-        if any_small:
-            p_hat.masked_fill_(small, 0.0)
-        if under is not None and bool(under.any()):
-            for seed, feats in enumerate(features):  # rare: causal rows at extreme norms
-                mask = under[seed].squeeze(-1)  # (n, r)
-                if bool(mask.any()):
-                    picked = mask.any(0).nonzero().squeeze(-1)
-                    log_q, log_k = feats.logits(pos[picked])  # (n, r', m'), (n, s, m')
-                    fixed = torch.zeros_like(p_hat[seed])
-                    fixed[:, picked] = log_domain_weights(
-                        log_q, log_k, pos[picked], causal=causal, window=window
-                    )
-                    p_hat[seed][mask] = fixed[mask]
-        diff = p_hat - p  # (g, n, r, s)
-        sq_err = torch.linalg.vector_norm(diff, dim=-1).square_()
-        diff.abs_()
-        max_abs = torch.maximum(max_abs, diff.flatten(2).amax(-1))
-        tv = 0.5 * diff.sum(-1)
-        if hidden is not None:
-            p_hat.masked_fill_(hidden, 1.0)  # log 1 = 0 where P = 0
-        if any_small or float(p_hat.amin()) <= 0.0:  # signed maps or underflow: entry-wise
-            kl = kl_entrywise(p, p_hat)
-        else:
-            kl = (exact.p_log_p[:, where] - p_hat.log2_().mul_(p).sum(-1)) * LN2
+            k_blk = phi_q[..., positions[rows], :] @ key_t
+        sq_err, tv, kl, blk_max, _ = block_stats(
+            k_blk,
+            exact,
+            where,
+            bound=None if bound is None else bound[..., rows],
+            floor=floor,
+            fix=fix,
+            positions=positions[rows],
+        )
+        max_abs = torch.maximum(max_abs, blk_max)
         out[0, ..., rows], out[1, ..., rows], out[2, ..., rows] = sq_err, tv, kl
     return out[0], out[1], out[2], max_abs
 

@@ -64,57 +64,65 @@ def curves(cells: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+MAP_KEYS = ["layer", "head", "feature_map", "projection"]
+
+
 def per_map(cells: pd.DataFrame, grid: ReportGrid) -> pd.DataFrame:
     """Per (layer, head, map, projection): target, m needed, error at the largest m."""
-    rows = []
-    for key, curve in curves(cells).groupby(["layer", "head", "feature_map", "projection"]):
-        curve = curve.sort_values("num_features")
-        baseline = float(curve["baseline"].iloc[0])
-        target = grid.target_error
-        if target is None:
-            target = grid.target_ratio * baseline
-        ms, errors = curve["num_features"].to_numpy(), curve["mean_error"].to_numpy()
-        rows.append(
-            dict(
-                zip(("layer", "head", "feature_map", "projection"), key, strict=True),
-                baseline=baseline,
-                target=target,
-                m_needed=m_needed(ms, errors, target),
-                error_at_max=float(errors[-1]),
-            )
-        )
-    return pd.DataFrame(rows)
+    curve = curves(cells)  # sorted by MAP_KEYS, then m ascending
+    starts = np.flatnonzero(~curve.duplicated(MAP_KEYS).to_numpy())  # first row of each curve
+    stops = np.append(starts[1:], len(curve))
+    ms, errors = curve["num_features"].to_numpy(), curve["mean_error"].to_numpy()
+    baseline = curve["baseline"].to_numpy()[starts].astype(float)
+    if grid.target_error is None:
+        target = grid.target_ratio * baseline
+    else:
+        target = np.full(len(starts), float(grid.target_error))
+    out = curve.iloc[starts][MAP_KEYS].reset_index(drop=True)
+    out["baseline"], out["target"] = baseline, target
+    out["m_needed"] = [
+        m_needed(ms[a:b], errors[a:b], t) for a, b, t in zip(starts, stops, target, strict=True)
+    ]
+    out["error_at_max"] = errors[stops - 1].astype(float)
+    return out
 
 
-def summary_table(cells: pd.DataFrame, grid: ReportGrid) -> pd.DataFrame:
-    """One row per (layer, head): best map, its projection, m needed, error per map at max m."""
-    maps = per_map(cells, grid)
-    rows = []
-    for (layer, head), group in maps.groupby(["layer", "head"], sort=True):
-        # the best projection of each map, then the best map
-        best_of = group.sort_values(["m_needed", "error_at_max"], na_position="last")
-        best_of = best_of.drop_duplicates("feature_map")
-        best = best_of.iloc[0]
-        row = {
-            "layer": int(layer),
-            "head": int(head),
-            "best_feature_map": best["feature_map"],
-            "best_projection": best["projection"],
-            "m_needed": best["m_needed"],
-            "within_grid": bool(np.isfinite(best["m_needed"])),
-            "uniform_baseline_error": best["baseline"],
-            "target_error": best["target"],
+def summary_table(
+    cells: pd.DataFrame, grid: ReportGrid, maps: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """One row per (layer, head): best map, its projection, m needed, error per map at max m.
+
+    ``maps``: ``per_map``'s table when the caller has it already.
+    """
+    maps = per_map(cells, grid) if maps is None else maps
+    order = maps.sort_values(["layer", "head", "m_needed", "error_at_max"], na_position="last")
+    best_of = order.drop_duplicates(["layer", "head", "feature_map"])  # each map's projection
+    best = best_of.drop_duplicates(["layer", "head"])  # then the best map
+    out = pd.DataFrame(
+        {
+            "layer": best["layer"].astype(int).to_numpy(),
+            "head": best["head"].astype(int).to_numpy(),
+            "best_feature_map": best["feature_map"].to_numpy(),
+            "best_projection": best["projection"].to_numpy(),
+            "m_needed": best["m_needed"].to_numpy(),
+            "within_grid": np.isfinite(best["m_needed"].to_numpy(dtype=float)),
+            "uniform_baseline_error": best["baseline"].to_numpy(),
+            "target_error": best["target"].to_numpy(),
         }
-        for _, entry in best_of.sort_values("feature_map").iterrows():
-            row[f"error_at_max_m_{entry['feature_map']}"] = entry["error_at_max"]
-            row[f"m_needed_{entry['feature_map']}"] = entry["m_needed"]
-        rows.append(row)
-    return pd.DataFrame(rows)
+    )
+    wide = best_of.pivot(index=["layer", "head"], columns="feature_map")
+    index = pd.MultiIndex.from_arrays([out["layer"], out["head"]])
+    for name in sorted(best_of["feature_map"].unique()):
+        out[f"error_at_max_m_{name}"] = wide["error_at_max", name].reindex(index).to_numpy()
+        out[f"m_needed_{name}"] = wide["m_needed", name].reindex(index).to_numpy()
+    return out.sort_values(["layer", "head"]).reset_index(drop=True)
 
 
-def model_counts(cells: pd.DataFrame, grid: ReportGrid) -> pd.DataFrame:
+def model_counts(
+    cells: pd.DataFrame, grid: ReportGrid, maps: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Per map: heads (of all) reaching the target at m ≤ each threshold within the grid."""
-    maps = per_map(cells, grid)
+    maps = per_map(cells, grid) if maps is None else maps
     best = maps.groupby(["layer", "head", "feature_map"])["m_needed"].min().reset_index()
     heads = best[["layer", "head"]].drop_duplicates().shape[0]
     thresholds = [t for t in COUNT_THRESHOLDS if t <= grid.max_features] or [grid.max_features]

@@ -10,6 +10,7 @@ units, so their results are identical.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import pandas as pd
 
@@ -17,6 +18,7 @@ from explorer.experiments.config import DEFAULTS
 from explorer.experiments.report_cells import map_cells
 from explorer.experiments.report_exact import exact_heads, head_tensors, seed_rows, union_rows
 from explorer.experiments.report_grid import ReportGrid
+from explorer.experiments.report_nested import nested_map_cells
 from explorer.inputs.attention_inputs import AttentionInputs
 from explorer.kernels.feature_maps import get_feature_map
 from explorer.kernels.projections import draw_projection
@@ -67,6 +69,12 @@ def units(layer: int, inputs: AttentionInputs, grid: ReportGrid) -> list[Unit]:
     return [Unit(layer=layer, first=a, stop=min(h, a + step)) for a in range(0, h, step)]
 
 
+@lru_cache(maxsize=64)
+def _draw(projection: str, num_features: int, head_dim: int, seed: int):
+    """W (M, d) in float64 on the CPU: every layer and unit of a grid shares it (read only)."""
+    return draw_projection(projection, num_features, head_dim, stream=stream("features", seed))
+
+
 def run_unit(unit: Unit, inputs: AttentionInputs, grid: ReportGrid) -> pd.DataFrame:
     """Every cell of the unit's heads as rows of the tidy table (``CELL_COLUMNS``)."""
     tensors = head_tensors(inputs, grid)
@@ -81,14 +89,13 @@ def run_unit(unit: Unit, inputs: AttentionInputs, grid: ReportGrid) -> pd.DataFr
     records = []
     for projection in grid.projections:
         draws = [
-            draw_projection(projection, grid.max_features, d, stream=stream("features", seed)).to(
-                device=x.device, dtype=x.dtype
-            )  # (M, d): float64 on the CPU, then moved
+            _draw(projection, grid.max_features, d, seed).to(x.device, x.dtype, copy=True)
             for seed in grid.seeds
-        ]
+        ]  # (M, d) each: a copy, the cached draw stays untouched
         for name in grid.feature_maps:
             fmap = get_feature_map(name)
-            cells = map_cells(
+            cells_of = nested_map_cells if fmap.nested else map_cells  # same cells, faster
+            cells = cells_of(
                 fmap,
                 x,
                 y,

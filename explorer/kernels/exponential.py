@@ -32,9 +32,18 @@ def hyperbolic_exponent(x, y, w, *, rows=slice(None)) -> Pair:
     log_norm = 0.5 * math.log(2 * w.shape[0])
     xr = x[..., rows, :]
     wx, wy = xr @ w.T, y @ w.T  # (..., r, m), (..., s, m)
-    log_x = torch.cat([wx, -wx], dim=-1).sub_(_half_sq_norm(xr) + log_norm)  # (..., r, 2m)
-    log_y = torch.cat([wy, -wy], dim=-1).sub_(_half_sq_norm(y) + log_norm)  # (..., s, 2m)
+    log_x = _plus_minus(wx).sub_(_half_sq_norm(xr) + log_norm)  # (..., r, 2m)
+    log_y = _plus_minus(wy).sub_(_half_sq_norm(y) + log_norm)  # (..., s, 2m)
     return log_x, log_y
+
+
+def _plus_minus(wx: torch.Tensor) -> torch.Tensor:
+    """[Wx, −Wx] in one buffer, no temporaries. (..., r, m) → (..., r, 2m)"""
+    m = wx.shape[-1]
+    out = torch.empty(*wx.shape[:-1], 2 * m, dtype=wx.dtype, device=wx.device)
+    out[..., :m] = wx
+    torch.neg(wx, out=out[..., m:])
+    return out
 
 
 def optimal_oprf_a(mean_sq_sum: torch.Tensor, head_dim: int) -> torch.Tensor:
