@@ -6,8 +6,11 @@ of φ(Q)φ(K)ᵀ over the column blocks up to m: one product per block instead o
 one φ per seed instead of one per (m, seed). The m are stacked as g through
 ``report_cells.block_stats``. Outputs: P̂V where P̂ covers every row (that is the linear-attention
 output, ŷ = P̂V, unusable and underflowed rows included), else linear attention on m's columns.
-D_m is then in M's units, below ``compare``'s where m's row maximum sits under M's: rows under
-the underflow floor are recomputed in the log domain, exactly, as everywhere else.
+Exponential maps' φ(x) carry M's stabiliser, f_i = e^(b_i(m) − b_i(M)) ≤ 1 times m's (b: the row
+maximum of the stabilised exponents over m's columns or all M'), so each step rescales the rows
+into m's own units: K_m = K_(m before)·f(before)/f(m) + (φ(x)/f(m))·φ(y)ᵀ over the new columns.
+K_m is then ``compare``'s, to rounding, with the same floor; a row whose m-columns underflowed in
+M's units (extreme norms) is rebuilt from its exact exponents.
 Shapes: φ(x) (n, l, M'), φ(y) (n, s, M'), the stack of K (g, n, r, s) for g = #m.
 """
 
@@ -62,6 +65,29 @@ def _squares(phi: torch.Tensor, steps: list[list[slice]]) -> torch.Tensor:
     return torch.stack(parts).cumsum(0)
 
 
+def _row_factors(phi_q: torch.Tensor, steps: list[list[slice]]) -> torch.Tensor:
+    """f_i = max over m's columns of φ(x_i) in M's units, e^(b_i(m) − b_i(M)). → (g, n, l)"""
+    parts = [torch.stack([phi_q[..., c].amax(-1) for c in step]).amax(0) for step in steps]
+    return torch.stack(parts).cummax(0).values
+
+
+def _rebuild(block, lost, features, cols, positions, key_t, logits: dict) -> None:
+    """Rows ``lost`` (n, r) of one K block (n, r, s) from their exact exponents, in m's units.
+
+    ``logits`` caches the block's query exponents (in M's units) across the m of one block.
+    """
+    picked = lost.any(0).nonzero().squeeze(-1)  # (r',) rows of the block
+    key = tuple(picked.tolist())
+    if key not in logits:
+        logits.clear()
+        logits[key] = features.logits(positions[picked])[0]  # (n, r', M')
+    own = _take(logits[key], cols)  # (n, r', m')
+    own = (own - own.amax(-1, keepdim=True)).exp_()  # compare's φ(x) of these rows
+    keys = torch.cat([key_t[:, c] for c in cols], 1)  # (n, m', s)
+    rows = block[:, picked]  # (n, r', s)
+    block[:, picked] = torch.where(lost[:, picked].unsqueeze(-1), own @ keys, rows)
+
+
 def _nested_stats(exact, features, fmap, ms, total, chosen, softmax, memory_budget, values):
     """``report_cells._row_stats`` for every m at once, and P̂V (g, n, l, e) if ``values``."""
     phi_q, phi_k = features.query, features.key
@@ -81,6 +107,8 @@ def _nested_stats(exact, features, fmap, ms, total, chosen, softmax, memory_budg
         widths = [fmap.feature_dim(m, phi_q.shape[-1]) for m in ms]
         floor = torch.tensor([underflow_floor(s, w, dtype) for w in widths], dtype=dtype)
         floor = floor.to(phi_q.device).reshape(g, 1, 1, 1)
+        factors = _row_factors(phi_q, steps)[..., index]  # (g, n, r)
+    tiny = torch.finfo(dtype).tiny
 
     def fix(slot: int, rows: torch.Tensor) -> torch.Tensor:
         log_q, log_k = _subset(features, cols[slot]).logits(rows)  # (n, r', m'), (n, s, m')
@@ -104,14 +132,26 @@ def _nested_stats(exact, features, fmap, ms, total, chosen, softmax, memory_budg
             where = chosen[rows]
             fq = phi_q[:, positions[rows]]  # (n, r, M'): gathered once for every m
         stack = torch.empty(g, n, fq.shape[1], s, dtype=dtype, device=phi_q.device)
+        f = None if floor is None else factors[..., rows].clamp_min(tiny)  # (g, n, r)
+        lost, cache = None, {}
         for i, added in enumerate(steps):  # K_m = K_(previous m) + the columns m adds
+            scale = None if f is None else f[i].reciprocal().unsqueeze(-1)  # (n, r, 1)
+            if i and f is not None:  # into m's units: × f(before)/f(m) ≤ 1 per row
+                torch.mul(stack[i - 1], (f[i - 1] / f[i]).unsqueeze(-1), out=stack[i])
+            elif i:
+                stack[i].copy_(stack[i - 1])
             for part, c in enumerate(added):
-                if part:
-                    stack[i].baddbmm_(fq[..., c], key_t[:, c])
-                elif i:
-                    torch.baddbmm(stack[i - 1], fq[..., c], key_t[:, c], out=stack[i])
+                q = fq[..., c] if scale is None else fq[..., c] * scale  # (n, r, |c|)
+                if i or part:
+                    stack[i].baddbmm_(q, key_t[:, c])
                 else:
-                    torch.bmm(fq[..., c], key_t[:, c], out=stack[i])
+                    torch.bmm(q, key_t[:, c], out=stack[i])
+                if f is not None:  # an entry under float's range in M's units: rebuild
+                    under = (fq[..., c] < tiny).any(-1)  # (n, r)
+                    lost = under if lost is None else lost | under
+            if lost is not None and bool((lost & (f[i] < 1.0)).any()):
+                _rebuild(stack[i], lost & (f[i] < 1.0), features, cols[i], positions[rows],
+                         key_t, cache)  # fmt: skip
         sq_err, tv, kl, blk_max, blk_out = block_stats(
             stack,
             exact,
