@@ -19,19 +19,28 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from explorer.attention.blocks import block_cap
 from explorer.attention.linear import linear_attention
 from explorer.attention.log_domain import log_domain_weights, underflow_floor
 from explorer.attention.normalizers import SMALL_NORMALIZER, visible_sum
 from explorer.cancel import checkpoint
-from explorer.experiments.report_exact import LN2, ExactHeads, _norms
+from explorer.experiments.report_exact import ExactHeads, _norms
 from explorer.kernels.feature_maps import FeatureMap, Features
-from explorer.reference.block_statistics import kl_entrywise
+from explorer.reference.block_statistics import row_kl
 from explorer.reference.metrics import uniform_output
 
 STAT_NAMES = ("sq_err", "tv", "kl")
 # Stack the seeds' φ for the P̂ statistics (one batch) or run them one by one: stacking copies
 # every φ, which costs more than it saves where φ is wide and L short (the sample: m' ≫ L).
 SEED_BATCH = False
+
+
+def stack_rows(row_bytes: int, memory_budget: int, device: torch.device) -> int:
+    """Query rows per block of the K stack, one row of which (every slot, head and key) has
+    ``row_bytes``: the stack and its scratch take a quarter of the budget each at most, and on
+    a CPU ``blocks.block_cap`` (the passes over a block then run from cache)."""
+    cap = min(memory_budget // 4, block_cap(device))
+    return max(1, cap // max(1, row_bytes))
 
 
 def stacked(features: list[Features]) -> Features:
@@ -70,13 +79,15 @@ def block_stats(
     fix: Callable[[int, torch.Tensor], torch.Tensor],
     positions: torch.Tensor,
     values: torch.Tensor | None = None,
+    scratch: torch.Tensor | None = None,
 ):
     """sq_err, tv, kl (g, n, r), max |P̂ − P| (g, n) and P̂V (g, n, r, e) or None of one block.
 
     ``k_blk`` (g, n, r, s) is φ(Q)φ(K)ᵀ of the rows ``where`` of U (true ``positions``), hidden
     entries not yet zeroed; it is overwritten. ``bound`` (g, n, r): signed maps' |φ(x_i)|·Σ|φ(y_j)|
     (None: unsigned); ``floor``: the underflow floor of exponential maps (a number or (g, 1, 1, 1))
-    or None; ``fix(slot, rows)`` the exact P̂ (n, r', s) of the block's true rows ``rows``.
+    or None; ``fix(slot, rows)`` the exact P̂ (n, r', s) of the block's true rows ``rows``;
+    ``scratch``: a flat buffer of at least k_blk's size for P̂ − P (None: allocated here).
     """
     p = exact.p[:, where]  # (n, r, s)
     hidden = None if exact.hidden is None else exact.hidden[where]  # (r, s)
@@ -89,8 +100,7 @@ def block_stats(
         under = d < floor
         small &= ~under
     p_hat = k_blk.div_(torch.where(small, torch.ones_like(d), d))
-    any_small = bool(small.any())
-    if any_small:
+    if bool(small.any()):
         p_hat.masked_fill_(small, 0.0)
     if under is not None and bool(under.any()):
         for slot in range(p_hat.shape[0]):  # rare: extreme norms
@@ -101,17 +111,17 @@ def block_stats(
                 fixed[:, picked] = fix(slot, positions[picked])
                 p_hat[slot][mask] = fixed[mask]
     weighted = None if values is None else p_hat @ values  # (g, n, r, e)
-    diff = p_hat - p  # (g, n, r, s)
+    if scratch is None:
+        diff = p_hat - p  # (g, n, r, s)
+    else:  # the first numel entries of a reused buffer: no fresh pages to fault in
+        diff = torch.sub(p_hat, p, out=scratch[: p_hat.numel()].view(p_hat.shape))
     sq_err = torch.linalg.vector_norm(diff, dim=-1).square_()
     diff.abs_()
     max_abs = diff.flatten(2).amax(-1)
     tv = 0.5 * diff.sum(-1)
     if hidden is not None:
         p_hat.masked_fill_(hidden, 1.0)  # log 1 = 0 where P = 0
-    if any_small or float(p_hat.amin()) <= 0.0:  # signed maps or underflow: entry-wise
-        kl = kl_entrywise(p, p_hat)
-    else:
-        kl = (exact.p_log_p[:, where] - p_hat.log2_().mul_(p).sum(-1)) * LN2
+    kl = row_kl(p, p_hat, exact.p_log_p[:, where], exact.positive[:, where])
     return sq_err, tv, kl, max_abs, weighted
 
 
@@ -145,7 +155,8 @@ def _row_stats(
     r_all = len(positions)
     out = torch.empty(3, g, n, r_all, dtype=phi_q.dtype, device=phi_q.device)
     max_abs = torch.zeros(g, n, dtype=phi_q.dtype, device=phi_q.device)
-    step = max(1, memory_budget // max(1, 4 * g * n * s * phi_q.element_size()))
+    step = stack_rows(g * n * s * phi_q.element_size(), memory_budget, phi_q.device)
+    scratch = torch.empty(g * n * min(step, r_all) * s, dtype=phi_q.dtype, device=phi_q.device)
     key_t = phi_k.transpose(-2, -1)  # (g, n, m', s)
     for start in range(0, r_all, step):
         checkpoint()
@@ -164,6 +175,7 @@ def _row_stats(
             floor=floor,
             fix=fix,
             positions=positions[rows],
+            scratch=scratch,
         )
         max_abs = torch.maximum(max_abs, blk_max)
         out[0, ..., rows], out[1, ..., rows], out[2, ..., rows] = sq_err, tv, kl

@@ -25,6 +25,7 @@ from explorer.experiments.compare import sampled_rows, scaled_tensors
 from explorer.experiments.config import Softmax, resolve_softmax
 from explorer.experiments.report_grid import ReportGrid
 from explorer.inputs.attention_inputs import AttentionInputs
+from explorer.reference.block_statistics import visible_positive
 from explorer.reference.metrics import uniform_output
 
 LOG2E = math.log2(math.e)
@@ -73,6 +74,7 @@ class ExactHeads:
     rows: torch.Tensor  # (u,) sorted query positions U
     p: torch.Tensor  # (n, u, s), 0 where hidden
     p_log_p: torch.Tensor  # (n, u): Σ_j P log₂ P
+    positive: torch.Tensor  # (n, u): every visible P_ij > 0 (``block_statistics.row_kl``)
     hidden: torch.Tensor | None  # (u, s) True where causal/window hides the key
     sq_ref: torch.Tensor  # (n, u): Σ_j P²
     unif_sq: torch.Tensor  # (n, u): Σ_j (P − 1/c)²
@@ -146,6 +148,7 @@ def exact_heads(
         rows=positions,
         p=p,
         p_log_p=p_log_p.squeeze(-1),
+        positive=visible_positive(p, hidden),
         hidden=hidden,
         sq_ref=sq_ref,
         unif_sq=unif_sq,

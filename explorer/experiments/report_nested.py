@@ -3,7 +3,9 @@
 For the maps with ``FeatureMap.nested``, φ of W[:m] is the columns ``columns(m, M)`` of φ of W
 up to factors that cancel in P̂ = K/D (the stabiliser's row maxima, 1/√m), so K_m is the sum
 of φ(Q)φ(K)ᵀ over the column blocks up to m: one product per block instead of one per m, and
-one φ per seed instead of one per (m, seed). The m are stacked as g through
+one φ per seed instead of one per (m, seed). The columns are put in ``prefix_order`` first (two-
+function maps lay out [f(Wx) | g(Wx)]), so each m's are a prefix: every m is a view, and what m
+adds is one slice. The m are stacked as g through
 ``report_cells.block_stats``. Outputs: P̂V where P̂ covers every row (that is the linear-attention
 output, ŷ = P̂V, unusable and underflowed rows included), else linear attention on m's columns.
 Exponential maps' φ(x) carry M's stabiliser, f_i = e^(b_i(m) − b_i(M)) ≤ 1 times m's (b: the row
@@ -28,13 +30,57 @@ from explorer.experiments.report_cells import (
     _outputs,
     _weights_fields,
     block_stats,
+    stack_rows,
 )
 from explorer.experiments.report_exact import ExactHeads
+from explorer.experiments.workspace import Workspace
 from explorer.kernels.feature_maps import FeatureMap, Features
 
 
+def prefix_order(fmap: FeatureMap, ms: list[int], total: int) -> list[slice] | None:
+    """Column blocks of φ of W (``total`` rows), in the order that puts every m's columns first.
+
+    Laid out in this order, φ of W[:m] is the prefix of m' columns for each m of ``ms``
+    (ascending): the columns m adds are one slice, and no m needs a concatenated copy. None:
+    already so (maps of one function per vector).
+    """
+    if fmap.features_per_vector == 1:
+        return None
+    blocks, before = [], 0
+    for m in [*ms, total] if ms[-1] < total else ms:
+        blocks += [slice(c.start + before, c.stop) for c in fmap.columns(m, total)]
+        before = m
+    return blocks
+
+
+def _in_order(t: torch.Tensor, blocks: list[slice]) -> torch.Tensor:
+    """The column ``blocks`` of t side by side: slice copies (a gather on the last axis is
+    several times slower). (..., M') → (..., M')"""
+    out = torch.empty_like(t)
+    at = 0
+    for block in blocks:
+        width = block.stop - block.start
+        out[..., at : at + width] = t[..., block]
+        at += width
+    return out
+
+
+def _reordered(features: Features, blocks: list[slice] | None) -> Features:
+    """``features`` with their columns (and exponents) in ``prefix_order``."""
+    if blocks is None:
+        return features
+    logits = None
+    if features.exponential:
+
+        def logits(rows):
+            return tuple(_in_order(t, blocks) for t in features.logits(rows))
+
+    query, key = _in_order(features.query, blocks), _in_order(features.key, blocks)
+    return Features(query, key, signed=features.signed, logits=logits)
+
+
 def _take(t: torch.Tensor, cols: tuple[slice, ...]) -> torch.Tensor:
-    """The columns of m: one view, or a concatenation of the [f(Wx) | g(Wx)] blocks."""
+    """The columns of m: one view, or (rare paths only) a concatenation of its blocks."""
     return t[..., cols[0]] if len(cols) == 1 else torch.cat([t[..., c] for c in cols], -1)
 
 
@@ -50,25 +96,33 @@ def _subset(features: Features, cols: tuple[slice, ...]) -> Features:
     return Features(query, key, signed=features.signed, logits=logits)
 
 
-def _steps(fmap: FeatureMap, ms: list[int], total: int) -> list[list[slice]]:
-    """The columns each m adds to the one before it (ms ascending)."""
-    steps, before = [], 0
-    for m in ms:
-        steps.append([slice(c.start + before, c.stop) for c in fmap.columns(m, total)])
-        before = m
+def _steps(cols: list[tuple[slice, ...]]) -> list[tuple[slice, ...]]:
+    """The columns each m adds to the one before it (``cols`` of every m, ascending)."""
+    before = [slice(c.start, c.start) for c in cols[0]]
+    steps = []
+    for now in cols:
+        steps.append(tuple(slice(b.stop, c.stop) for b, c in zip(before, now, strict=True)))
+        before = now
     return steps
 
 
-def _squares(phi: torch.Tensor, steps: list[list[slice]]) -> torch.Tensor:
-    """Σ φ² over each m's columns, cumulatively. (n, t, M') → (g, n, t)"""
-    parts = [sum(phi[..., c].square().sum(-1) for c in step) for step in steps]
-    return torch.stack(parts).cumsum(0)
+def _per_step(t: torch.Tensor, steps: list[tuple[slice, ...]], reduce) -> list[list]:
+    """``reduce`` of the columns each m adds, part by part. (n, t, M') → [step][part]"""
+    return [[reduce(t[..., c]) for c in step] for step in steps]
 
 
-def _row_factors(phi_q: torch.Tensor, steps: list[list[slice]]) -> torch.Tensor:
-    """f_i = max over m's columns of φ(x_i) in M's units, e^(b_i(m) − b_i(M)). → (g, n, l)"""
-    parts = [torch.stack([phi_q[..., c].amax(-1) for c in step]).amax(0) for step in steps]
-    return torch.stack(parts).cummax(0).values
+def _step_squares(t: torch.Tensor, steps: list[tuple[slice, ...]]) -> torch.Tensor:
+    """Σ t² over each m's columns (cumulative in m). (n, t, M') → (g, n, t)"""
+    parts = _per_step(t, steps, lambda c: c.square().sum(-1))
+    return torch.stack([sum(p) for p in parts]).cumsum(0)
+
+
+def _step_extremes(t: torch.Tensor, steps: list[tuple[slice, ...]]):
+    """max and min of t over each m's columns (cumulative in m), one pass. → (g, n, t) each"""
+    parts = _per_step(t, steps, lambda c: torch.aminmax(c, dim=-1))
+    high = torch.stack([torch.stack([p.max for p in step]).amax(0) for step in parts])
+    low = torch.stack([torch.stack([p.min for p in step]).amin(0) for step in parts])
+    return high.cummax(0).values, low.cummin(0).values
 
 
 def _rebuild(block, lost, features, cols, positions, key_t, logits: dict) -> None:
@@ -83,31 +137,39 @@ def _rebuild(block, lost, features, cols, positions, key_t, logits: dict) -> Non
         logits[key] = features.logits(positions[picked])[0]  # (n, r', M')
     own = _take(logits[key], cols)  # (n, r', m')
     own = (own - own.amax(-1, keepdim=True)).exp_()  # compare's φ(x) of these rows
-    keys = torch.cat([key_t[:, c] for c in cols], 1)  # (n, m', s)
+    keys = _take(key_t.transpose(-2, -1), cols).transpose(-2, -1)  # (n, m', s)
     rows = block[:, picked]  # (n, r', s)
     block[:, picked] = torch.where(lost[:, picked].unsqueeze(-1), own @ keys, rows)
 
 
-def _nested_stats(exact, features, fmap, ms, total, chosen, softmax, memory_budget, values):
-    """``report_cells._row_stats`` for every m at once, and P̂V (g, n, l, e) if ``values``."""
+def _nested_stats(exact, features, fmap, cols, chosen, softmax, memory_budget, values, workspace):
+    """``report_cells._row_stats`` for every m at once, and P̂V (g, n, l, e) if ``values``.
+
+    ``cols`` holds each m's columns of ``features`` (ascending m).
+    """
     phi_q, phi_k = features.query, features.key
-    n, l, s, dtype = phi_q.shape[0], phi_q.shape[-2], phi_k.shape[-2], phi_q.dtype
-    g, positions = len(ms), exact.rows[chosen]  # (r,) true query positions
+    n, l, s = phi_q.shape[0], phi_q.shape[-2], phi_k.shape[-2]
+    dtype, dev = phi_q.dtype, phi_q.device
+    g, positions = len(cols), exact.rows[chosen]  # (r,) true query positions
     index = chosen if isinstance(chosen, slice) else positions
     causal, window = softmax.causal, softmax.window
-    steps, cols = _steps(fmap, ms, total), [fmap.columns(m, total) for m in ms]
+    steps = _steps(cols)
+
     bound = None
     if features.signed:  # |φ(x_i)|·Σ_visible |φ(y_j)| of each m, as in ``_row_stats``
-        k_norms = _squares(phi_k, steps).sqrt_()  # (g, n, s)
+        k_norms = _step_squares(phi_k, steps).sqrt_()  # (g, n, s)
         seen = visible_sum(k_norms, l, window=window)[..., index] if causal else None
         seen = seen if causal else k_norms.sum(-1, True)
-        bound = _squares(phi_q, steps)[..., index].sqrt_() * seen  # (g, n, r)
+        q_sq = _step_squares(phi_q, steps)
+        bound = q_sq[..., index].sqrt_() * seen  # (g, n, r)
     floor = None
     if features.exponential:
-        widths = [fmap.feature_dim(m, phi_q.shape[-1]) for m in ms]
+        widths = [sum(c.stop - c.start for c in m_cols) for m_cols in cols]
         floor = torch.tensor([underflow_floor(s, w, dtype) for w in widths], dtype=dtype)
-        floor = floor.to(phi_q.device).reshape(g, 1, 1, 1)
-        factors = _row_factors(phi_q, steps)[..., index]  # (g, n, r)
+        floor = floor.to(dev).reshape(g, 1, 1, 1)
+        # f_i = max over m's columns of φ(x_i) in M's units, e^(b_i(m) − b_i(M)): (g, n, r)
+        # and the lowest entry there: under float's range, an entry compare keeps may be lost
+        factors, lowest = (t[..., index] for t in _step_extremes(phi_q, steps))
     tiny = torch.finfo(dtype).tiny
 
     def fix(slot: int, rows: torch.Tensor) -> torch.Tensor:
@@ -115,12 +177,15 @@ def _nested_stats(exact, features, fmap, ms, total, chosen, softmax, memory_budg
         return log_domain_weights(log_q, log_k, rows, causal=causal, window=window)
 
     r_all = len(positions)
-    out = torch.empty(3, g, n, r_all, dtype=dtype, device=phi_q.device)
-    max_abs = torch.zeros(g, n, dtype=dtype, device=phi_q.device)
+    out = torch.empty(3, g, n, r_all, dtype=dtype, device=dev)
+    max_abs = torch.zeros(g, n, dtype=dtype, device=dev)
     weighted = None
     if values is not None:
-        weighted = torch.empty(g, n, r_all, values.shape[-1], dtype=dtype, device=phi_q.device)
-    step = max(1, memory_budget // max(1, 4 * g * n * s * phi_q.element_size()))
+        weighted = torch.empty(g, n, r_all, values.shape[-1], dtype=dtype, device=dev)
+    step = stack_rows(g * n * s * phi_q.element_size(), memory_budget, dev)
+    block_numel = g * n * min(step, r_all) * s
+    stack_all = workspace.view("stack", (block_numel,), dtype=dtype, device=dev)
+    scratch = workspace.view("scratch", (block_numel,), dtype=dtype, device=dev)
     key_t = phi_k.transpose(-2, -1)  # (n, M', s)
     for start in range(0, r_all, step):
         checkpoint()
@@ -131,9 +196,17 @@ def _nested_stats(exact, features, fmap, ms, total, chosen, softmax, memory_budg
         else:
             where = chosen[rows]
             fq = phi_q[:, positions[rows]]  # (n, r, M'): gathered once for every m
-        stack = torch.empty(g, n, fq.shape[1], s, dtype=dtype, device=phi_q.device)
-        f = None if floor is None else factors[..., rows].clamp_min(tiny)  # (g, n, r)
-        lost, cache = None, {}
+        r = fq.shape[1]
+        stack = stack_all[: g * n * r * s].view(g, n, r, s)  # contiguous, reused
+        f = rebuilt = None
+        if floor is not None:
+            f = factors[..., rows].clamp_min(tiny)  # (g, n, r)
+            # a row whose m-columns hold an entry under float's range in M's units, while
+            # m's own maximum is under M's (f < 1): rebuilt from its exponents, in m's units
+            rebuilt = (lowest[..., rows] < tiny) & (f < 1.0)  # (g, n, r)
+            if not bool(rebuilt.any()):
+                rebuilt = None
+        cache = {}
         for i, added in enumerate(steps):  # K_m = K_(previous m) + the columns m adds
             scale = None if f is None else f[i].reciprocal().unsqueeze(-1)  # (n, r, 1)
             if i and f is not None:  # into m's units: × f(before)/f(m) ≤ 1 per row
@@ -146,12 +219,8 @@ def _nested_stats(exact, features, fmap, ms, total, chosen, softmax, memory_budg
                     stack[i].baddbmm_(q, key_t[:, c])
                 else:
                     torch.bmm(q, key_t[:, c], out=stack[i])
-                if f is not None:  # an entry under float's range in M's units: rebuild
-                    under = (fq[..., c] < tiny).any(-1)  # (n, r)
-                    lost = under if lost is None else lost | under
-            if lost is not None and bool((lost & (f[i] < 1.0)).any()):
-                _rebuild(stack[i], lost & (f[i] < 1.0), features, cols[i], positions[rows],
-                         key_t, cache)  # fmt: skip
+            if rebuilt is not None and bool(rebuilt[i].any()):
+                _rebuild(stack[i], rebuilt[i], features, cols[i], positions[rows], key_t, cache)
         sq_err, tv, kl, blk_max, blk_out = block_stats(
             stack,
             exact,
@@ -161,6 +230,7 @@ def _nested_stats(exact, features, fmap, ms, total, chosen, softmax, memory_budg
             fix=fix,
             positions=positions[rows],
             values=values,
+            scratch=scratch,
         )
         max_abs = torch.maximum(max_abs, blk_max)
         out[0, ..., rows], out[1, ..., rows], out[2, ..., rows] = sq_err, tv, kl
@@ -182,10 +252,12 @@ def nested_map_cells(
     *,
     memory_budget: int,
     chunk_size: int,
+    workspace: Workspace | None = None,
 ) -> list[dict]:
     """``report_cells.map_cells`` for a nested map (same records, same numbers up to rounding)."""
     if not fmap.nested:
         raise ValueError(f"feature map {fmap.name!r} is not nested in m")
+    workspace = Workspace() if workspace is None else workspace
     mask = {"causal": softmax.causal, "window": softmax.window}
     ms = sorted(num_features)
     baseline = None if v is None else exact.baseline_error.numpy()
@@ -193,31 +265,33 @@ def nested_map_cells(
     for seed, w in enumerate(draws):
         checkpoint()
         total = w.shape[0]
-        features = fmap(x, y, w)  # (n, l, M'), (n, s, M')
         rows = seed_rows[seed]
-        if rows is None:
+        features = fmap(x, y, w)  # (n, l, M'), (n, s, M')
+        if rows is None:  # every row: the outputs are P̂V, the column blocks serve as they are
             chosen, every = slice(0, len(exact.rows)), True
-        else:
+            cols = [fmap.columns(m, total) for m in ms]
+        else:  # linear attention per m: each m's columns a prefix, so m's φ is a view
             chosen = torch.searchsorted(exact.rows, rows.to(exact.rows.device))
             every = False
+            blocks = prefix_order(fmap, ms, total)
+            features = _reordered(features, blocks)
+            cols = [(slice(0, fmap.feature_dim(m, x.shape[-1])),) for m in ms]
         stats, outs = _nested_stats(
-            exact, features, fmap, ms, total, chosen, softmax, memory_budget,
-            values=v.to(x.dtype) if v is not None and every else None,
+            exact, features, fmap, cols, chosen, softmax, memory_budget,
+            values=v.to(x.dtype) if v is not None and every else None, workspace=workspace,
         )  # fmt: skip
         fields = _weights_fields(stats, exact, chosen)  # each (g, n)
         outputs = _no_outputs
         if v is not None:
             if outs is None:  # sampled rows: linear attention over every row, per m
                 outs = torch.stack([
-                    linear_attention(
-                        _subset(features, fmap.columns(m, total)), v, **mask,
-                        chunk_size=chunk_size,
-                    ).output
-                    for m in ms
+                    linear_attention(_subset(features, c), v, **mask, chunk_size=chunk_size)
+                    .output
+                    for c in cols
                 ])  # fmt: skip
-            diff = outs - exact.exact_output  # (g, n, l, e)
+            diff = outs.sub_(exact.exact_output)  # (g, n, l, e)
             out_err = torch.stack([_norms(d) for d in diff]) / exact.exact_norm  # (g, n)
-            out_max = diff.abs().flatten(2).amax(-1).cpu().double()  # (g, n)
+            out_max = diff.abs_().flatten(2).amax(-1).cpu().double()  # (g, n)
             outputs = _outputs(out_err.numpy(), out_max.numpy(), baseline)
         for slot, m in enumerate(ms):
             for head in range(x.shape[0]):

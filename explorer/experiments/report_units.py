@@ -19,8 +19,10 @@ from explorer.experiments.report_cells import map_cells
 from explorer.experiments.report_exact import exact_heads, head_tensors, seed_rows, union_rows
 from explorer.experiments.report_grid import ReportGrid
 from explorer.experiments.report_nested import nested_map_cells
+from explorer.experiments.workspace import Workspace
 from explorer.inputs.attention_inputs import AttentionInputs
 from explorer.kernels.feature_maps import get_feature_map
+from explorer.kernels.products import shared_products
 from explorer.kernels.projections import draw_projection
 from explorer.streams import stream
 
@@ -86,36 +88,40 @@ def run_unit(unit: Unit, inputs: AttentionInputs, grid: ReportGrid) -> pd.DataFr
         x, y, v, tensors.softmax, union_rows(rows), memory_budget=grid.memory_budget
     )
     d = x.shape[-1]
+    workspace = Workspace()  # the unit's reused block buffers
     records = []
     for projection in grid.projections:
         draws = [
             _draw(projection, grid.max_features, d, seed).to(x.device, x.dtype, copy=True)
             for seed in grid.seeds
         ]  # (M, d) each: a copy, the cached draw stays untouched
-        for name in grid.feature_maps:
-            fmap = get_feature_map(name)
-            cells_of = nested_map_cells if fmap.nested else map_cells  # same cells, faster
-            cells = cells_of(
-                fmap,
-                x,
-                y,
-                v,
-                exact,
-                draws if fmap.uses_projection else [None] * len(draws),
-                rows,
-                grid.num_features,
-                tensors.softmax,
-                memory_budget=grid.memory_budget,
-                chunk_size=DEFAULTS.chunk_size,
-            )
-            for cell in cells:
-                cell.update(
-                    layer=unit.layer,
-                    head=unit.first + cell["head"],
-                    feature_map=name,
-                    projection=projection,
-                    seed=grid.seeds[cell["seed"]],
+        with shared_products():  # every map of a seed projects the same x, y on the same W
+            for name in grid.feature_maps:
+                fmap = get_feature_map(name)
+                nested = {"workspace": workspace} if fmap.nested else {}
+                cells_of = nested_map_cells if fmap.nested else map_cells  # same cells, faster
+                cells = cells_of(
+                    fmap,
+                    x,
+                    y,
+                    v,
+                    exact,
+                    draws if fmap.uses_projection else [None] * len(draws),
+                    rows,
+                    grid.num_features,
+                    tensors.softmax,
+                    memory_budget=grid.memory_budget,
+                    chunk_size=DEFAULTS.chunk_size,
+                    **nested,
                 )
-            records.extend(cells)
+                for cell in cells:
+                    cell.update(
+                        layer=unit.layer,
+                        head=unit.first + cell["head"],
+                        feature_map=name,
+                        projection=projection,
+                        seed=grid.seeds[cell["seed"]],
+                    )
+                records.extend(cells)
     frame = pd.DataFrame.from_records(records, columns=list(CELL_COLUMNS))
     return frame.sort_values(["head", "feature_map", "projection", "num_features", "seed"])

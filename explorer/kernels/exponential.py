@@ -12,6 +12,8 @@ import math
 
 import torch
 
+from explorer.kernels.products import project
+
 Pair = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -23,15 +25,15 @@ def positive_exponent(x, y, w, *, rows=slice(None)) -> Pair:
     """FAVOR+: ℓ = Wx − |x|²/2 − ½ log m (Performer Lemma 1)."""
     log_norm = 0.5 * math.log(w.shape[0])
     xr = x[..., rows, :]
-    wx, wy = xr @ w.T, y @ w.T  # (..., r, m), (..., s, m)
-    return wx.sub_(_half_sq_norm(xr) + log_norm), wy.sub_(_half_sq_norm(y) + log_norm)
+    wx, wy = project(x, w, rows), project(y, w)  # (..., r, m), (..., s, m): read-only
+    return wx - (_half_sq_norm(xr) + log_norm), wy - (_half_sq_norm(y) + log_norm)
 
 
 def hyperbolic_exponent(x, y, w, *, rows=slice(None)) -> Pair:
     """ℓ = [Wx, −Wx] − |x|²/2 − ½ log 2m (Performer eq. 5, SM^hyp+)."""
     log_norm = 0.5 * math.log(2 * w.shape[0])
     xr = x[..., rows, :]
-    wx, wy = xr @ w.T, y @ w.T  # (..., r, m), (..., s, m)
+    wx, wy = project(x, w, rows), project(y, w)  # (..., r, m), (..., s, m): read-only
     log_x = _plus_minus(wx).sub_(_half_sq_norm(xr) + log_norm)  # (..., r, 2m)
     log_y = _plus_minus(wy).sub_(_half_sq_norm(y) + log_norm)  # (..., s, 2m)
     return log_x, log_y
@@ -73,7 +75,7 @@ def oprf_exponent(x, y, w, *, rows=slice(None), a: torch.Tensor | float | None =
     b = torch.sqrt(1.0 - 4.0 * a)
     offset = a * (w * w).sum(-1) + 0.25 * d * torch.log1p(-4.0 * a) - 0.5 * math.log(w.shape[0])
     xr = x[..., rows, :]
-    log_x = (xr @ w.T).mul_(b).add_(offset).sub_(_half_sq_norm(xr))  # (..., r, m)
+    log_x = torch.mul(project(x, w, rows), b).add_(offset).sub_(_half_sq_norm(xr))  # (..., r, m)
     # A is per query head, so under grouped heads each query head gets its own key features.
-    log_y = (y @ w.T) * b + offset - _half_sq_norm(y)  # (..., s, m), broadcast to A's heads
+    log_y = project(y, w) * b + offset - _half_sq_norm(y)  # (..., s, m), broadcast to A's heads
     return log_x, log_y

@@ -7,6 +7,7 @@ import math
 import torch
 
 from explorer.kernels.exponential import _half_sq_norm
+from explorer.kernels.products import project
 
 Pair = tuple[torch.Tensor, torch.Tensor]
 
@@ -23,7 +24,7 @@ def trig_features(x, y, w, *, stabilize: bool = True) -> Pair:
 
 def _sin_cos(t, w, log_h, norm: float) -> torch.Tensor:
     """[sin(Wt), cos(Wt)]·e^{log_h}·norm, written in place into one buffer. → (..., l, 2m)"""
-    wt = t @ w.T  # (..., l, m)
+    wt = project(t, w)  # (..., l, m): read-only
     m = wt.shape[-1]
     out = torch.empty(*wt.shape[:-1], 2 * m, dtype=wt.dtype, device=wt.device)
     torch.sin(wt, out=out[..., :m])

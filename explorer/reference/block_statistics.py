@@ -63,7 +63,6 @@ class WeightBlock:
     p_hat: torch.Tensor  # (n, r, keys) approximate weights, 0 where hidden or |D| ≈ 0
     p_log_p: torch.Tensor  # (n, r, 1): Σ_j P log₂ P
     scratch: torch.Tensor  # (n, r, keys): free memory (the scores')
-    any_small: bool  # some row has |D| ≈ 0
     start: int  # the causal mask ``hidden`` covers keys start..keys−1
 
 
@@ -102,15 +101,12 @@ def weight_block(
         under = d < floor
         small &= ~under
     p_hat = k_blk.div_(torch.where(small, torch.ones_like(d), d))  # P̂, in place
-    any_small = bool(small.any())
-    if any_small:
+    if bool(small.any()):
         p_hat.masked_fill_(small, 0.0)
     if under is not None and bool(under.any()) and recompute is not None:
         mask = under.squeeze(-1)  # (n, r)
         p_hat[mask] = recompute(mask)[mask]
-    return WeightBlock(
-        p=p, p_hat=p_hat, p_log_p=p_log_p, scratch=s_blk, any_small=any_small, start=start
-    )
+    return WeightBlock(p=p, p_hat=p_hat, p_log_p=p_log_p, scratch=s_blk, start=start)
 
 
 def kl_entrywise(p: torch.Tensor, p_hat: torch.Tensor) -> torch.Tensor:
@@ -120,6 +116,44 @@ def kl_entrywise(p: torch.Tensor, p_hat: torch.Tensor) -> torch.Tensor:
     kl = (p * (log_p - log_p_hat)).sum(-1)  # (..., r)
     ok = ((p_hat > 0) | (p == 0)).all(-1)
     return torch.where(ok, kl, torch.full_like(kl, math.inf))
+
+
+def visible_positive(p: torch.Tensor, hidden: torch.Tensor | None, start: int = 0) -> torch.Tensor:
+    """Rows whose every visible P_ij is > 0 (hidden entries, keys start.., do not count).
+
+    Shapes: p (..., r, keys), hidden (r, keys − start) → (..., r).
+    """
+    positive = p > 0
+    if hidden is not None:
+        positive[..., start:] |= hidden
+    return positive.all(-1)
+
+
+def row_kl(
+    p: torch.Tensor, p_hat: torch.Tensor, p_log_p: torch.Tensor, positive: torch.Tensor
+) -> torch.Tensor:
+    """KL(P_i ‖ P̂_i) = ln 2·(Σ_j P log₂ P − Σ_j P log₂ P̂) per row, +inf where P̂_ij ≤ 0 < P_ij.
+
+    Row by row: rows with every P̂_ij > 0 take the one-log formula, rows with some P̂_ij ≤ 0 are
+    +inf when every visible P_ij > 0 (``positive``, ``visible_positive``) and go entry by entry
+    (``kl_entrywise``) otherwise, so a signed map's blocks skip the logs their rows never use.
+    ``p_hat`` (..., r, s) holds 1 at hidden entries and is overwritten; ``p`` (.., r, s) and
+    ``p_log_p``, ``positive`` (.., r) broadcast against it. → (..., r)
+    """
+    if float(p_hat.amin()) > 0.0:  # the common case, one fast reduction
+        return (p_log_p - p_hat.log2_().mul_(p).sum(-1)) * LN2
+    bad = p_hat.amin(-1) <= 0.0  # (..., r): some P̂_ij ≤ 0
+    kl = torch.full(bad.shape, math.inf, dtype=p_hat.dtype, device=p_hat.device)
+    unsure = bad & ~positive  # P has zeros too: are they where P̂ ≤ 0?
+    picked = None
+    if bool(unsure.any()):
+        picked = kl_entrywise(p.expand_as(p_hat)[unsure], p_hat[unsure])  # (k,)
+    if not bool(bad.all()):  # bad rows' sums are nan or −inf: each row is its own sum
+        fast = (p_log_p - p_hat.log2_().mul_(p).sum(-1)) * LN2
+        kl = torch.where(bad, kl, fast)
+    if picked is not None:
+        kl[unsure] = picked
+    return kl
 
 
 def row_statistics(
@@ -148,11 +182,7 @@ def row_statistics(
     unif_tv = 0.5 * diff.abs_().sum(-1)
     if hidden is not None:
         p_hat[..., start:].masked_fill_(hidden, 1.0)  # log 1 = 0 where P = 0
-    if block.any_small or float(p_hat.amin()) <= 0.0:  # signed maps or underflow: entry-wise
-        kl = kl_entrywise(p, p_hat)
-    else:
-        p_log_p_hat = p_hat.log2_().mul_(p).sum(-1, keepdim=True)  # Σ P log₂ P̂
-        kl = (block.p_log_p - p_log_p_hat).squeeze(-1) * LN2
+    kl = row_kl(p, p_hat, block.p_log_p.squeeze(-1), visible_positive(p, hidden, start))
     unif_kl = block.p_log_p.squeeze(-1) * LN2 + counts.squeeze(-1).log()
     sq_ref = torch.linalg.vector_norm(p, dim=-1).square_()
     return (sq_err, tv, kl, sq_ref, unif_sq, unif_tv, unif_kl), max_abs

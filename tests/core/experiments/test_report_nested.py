@@ -63,3 +63,31 @@ def test_nested_cells_equal_per_m_cells_at_large_norms(name, scale, row_sample, 
             assert nested[key][field] == pytest.approx(ref[field], rel=tol, abs=1e-6), (key, field)
     if name != "trig":  # exponential maps: some rows were far enough under M's maximum
         assert rebuilt
+
+
+@pytest.mark.parametrize("name", ["hyperbolic", "trig", "positive"])
+def test_prefix_order_makes_every_m_a_prefix_with_the_same_kernel(name):
+    # φ of W[:m] is the first m' columns after ``prefix_order``: their kernel φφᵀ equals the
+    # m-feature map's own up to the factors that cancel in P̂ (float64, so to rounding)
+    import torch
+
+    from explorer.kernels.projections import draw_projection
+    from explorer.streams import stream
+
+    fmap = get_feature_map(name)
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 6, 4, generator=g, dtype=torch.float64) * 0.5
+    y = torch.randn(2, 5, 4, generator=g, dtype=torch.float64) * 0.5
+    w = draw_projection("orthogonal", 16, 4, stream=stream("features", 3))
+    ms = [1, 4, 10]
+    blocks = report_nested.prefix_order(fmap, ms, 16)
+    assert (blocks is None) == (fmap.features_per_vector == 1)
+    whole = report_nested._reordered(fmap(x, y, w), blocks)
+    for m in ms:
+        width = fmap.feature_dim(m, 4)
+        mine = whole.query[..., :width] @ whole.key[..., :width].transpose(-2, -1)
+        own = fmap(x, y, w[:m])
+        ref = own.query @ own.key.transpose(-2, -1)
+        # P̂ = K/D: row-normalised kernels are equal (the stabiliser's factors cancel)
+        mine, ref = mine / mine.sum(-1, keepdim=True), ref / ref.sum(-1, keepdim=True)
+        torch.testing.assert_close(mine, ref, rtol=1e-9, atol=1e-12)
