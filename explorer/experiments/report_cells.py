@@ -206,22 +206,40 @@ def _weights_fields(stats, exact: ExactHeads, chosen: torch.Tensor) -> dict[str,
     }
 
 
-def _no_outputs(seed: int, head: int) -> dict[str, None]:
-    keys = ("output_relative_error", "uniform_baseline_error", "output_max_abs_error")
-    return dict.fromkeys(keys)
+OUTPUT_FIELDS = ("output_relative_error", "uniform_baseline_error", "output_max_abs_error")
 
 
-def _outputs(out_err: np.ndarray, out_max: np.ndarray, baseline: np.ndarray):
-    """The output fields of one (seed, head) from the (g, n) arrays and the (n,) baseline."""
+def output_fields(out_err: np.ndarray, out_max: np.ndarray, baseline: np.ndarray):
+    """The output fields, each (g, n), from the (g, n) errors and the (n,) baseline."""
+    return {
+        "output_relative_error": out_err,
+        "uniform_baseline_error": np.broadcast_to(baseline, out_err.shape),
+        "output_max_abs_error": out_max,
+    }
 
-    def fields(seed: int, head: int) -> dict[str, float]:
-        return {
-            "output_relative_error": out_err[seed, head],
-            "uniform_baseline_error": baseline[head],
-            "output_max_abs_error": out_max[seed, head],
-        }
 
-    return fields
+def cell_table(
+    num_features, seeds, fields: dict[str, np.ndarray], outputs: dict[str, np.ndarray] | None
+) -> dict[str, np.ndarray]:
+    """The cells of one block of g slots × n heads as columns (flat arrays, slot-major): slot i
+    is ``num_features[i]`` features and seed index ``seeds[i]``; ``fields`` and ``outputs``
+    (None: no V) hold (g, n) arrays."""
+    g, n = fields["weights_relative_error"].shape
+    columns = {
+        "num_features": np.repeat(np.asarray(num_features), n),
+        "seed": np.repeat(np.asarray(seeds), n),
+        "head": np.tile(np.arange(n), g),
+    }
+    if outputs is None:
+        outputs = {key: np.full((g, n), np.nan) for key in OUTPUT_FIELDS}
+    columns |= {key: np.asarray(values).reshape(-1) for key, values in outputs.items()}
+    columns |= {key: np.asarray(values).reshape(-1) for key, values in fields.items()}
+    return columns
+
+
+def joined(tables: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Column tables with the same columns, one after the other."""
+    return {key: np.concatenate([t[key] for t in tables]) for key in tables[0]}
 
 
 def map_cells(
@@ -237,12 +255,12 @@ def map_cells(
     *,
     memory_budget: int,
     chunk_size: int,
-) -> list[dict]:
-    """Metrics of every (m, seed) of one map for heads x (n, l, d): one dict per head and cell.
+) -> dict[str, np.ndarray]:
+    """Metrics of every (m, seed) of one map for heads x (n, l, d): one row per head and cell.
 
     ``draws`` holds each seed's W of the largest m (None: deterministic map); ``seed_rows``
-    each seed's query rows (None: every row). Keys: num_features, seed (index), head (index in
-    the block) and the ``ErrorMetrics`` scalars.
+    each seed's query rows (None: every row). Columns (``cell_table``): num_features, seed
+    (index), head (index in the block) and the ``ErrorMetrics`` scalars.
     """
     mask = {"causal": softmax.causal, "window": softmax.window}
     held = fmap.held_out(x.shape[-2])  # a fitted map: every metric on its held-out rows
@@ -264,11 +282,11 @@ def map_cells(
         groups = [(list(range(len(draws))), every)]
     else:
         groups = [([seed], every if in_u is None else in_u[seed]) for seed in range(len(draws))]
-    records = []
+    tables = []
     for m in num_features:
         checkpoint()
         features = [fmap(x, y, None if w is None else w[:m]) for w in draws]  # nested: W[:m]
-        outputs = _no_outputs
+        outputs = None
         if v is not None:
             outs = [linear_attention(f, v, **mask, chunk_size=chunk_size).output for f in features]
             if held is not None:
@@ -276,14 +294,10 @@ def map_cells(
             diff = torch.stack([out - exact_output for out in outs])  # (g, n, l|r, e)
             out_err = torch.stack([_norms(d) for d in diff]) / exact_norm  # (g, n)
             out_max = diff.abs().flatten(2).amax(-1).cpu().double()  # (g, n)
-            outputs = _outputs(out_err.numpy(), out_max.numpy(), baseline)
+            outputs = output_fields(out_err.numpy(), out_max.numpy(), baseline)
         for seeds, chosen in groups:
             stats = _row_stats(exact, [features[i] for i in seeds], chosen, softmax, memory_budget)
             fields = _weights_fields(stats, exact, chosen)
-            for slot, seed in enumerate(seeds):
-                for head in range(x.shape[0]):
-                    record = {"num_features": m, "seed": seed, "head": head}
-                    record.update(outputs(seed, head))
-                    record.update({key: values[slot, head] for key, values in fields.items()})
-                    records.append(record)
-    return records
+            mine = None if outputs is None else {k: t[seeds] for k, t in outputs.items()}
+            tables.append(cell_table([m] * len(seeds), seeds, fields, mine))
+    return joined(tables)

@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 
 from explorer.experiments.config import DEFAULTS
-from explorer.experiments.report_cells import map_cells
+from explorer.experiments.report_cells import joined, map_cells
 from explorer.experiments.report_exact import exact_heads, head_tensors, seed_rows, union_rows
 from explorer.experiments.report_grid import ReportGrid
 from explorer.experiments.report_nested import nested_map_cells
@@ -89,7 +90,7 @@ def run_unit(unit: Unit, inputs: AttentionInputs, grid: ReportGrid) -> pd.DataFr
     )
     d = x.shape[-1]
     workspace = Workspace()  # the unit's reused block buffers
-    records = []
+    tables = []
     for projection in grid.projections:
         draws = [
             _draw(projection, grid.max_features, d, seed).to(x.device, x.dtype, copy=True)
@@ -114,14 +115,12 @@ def run_unit(unit: Unit, inputs: AttentionInputs, grid: ReportGrid) -> pd.DataFr
                     chunk_size=DEFAULTS.chunk_size,
                     **nested,
                 )
-                for cell in cells:
-                    cell.update(
-                        layer=unit.layer,
-                        head=unit.first + cell["head"],
-                        feature_map=name,
-                        projection=projection,
-                        seed=grid.seeds[cell["seed"]],
-                    )
-                records.extend(cells)
-    frame = pd.DataFrame.from_records(records, columns=list(CELL_COLUMNS))
+                size = len(cells["head"])
+                cells["head"] = cells["head"] + unit.first
+                cells["seed"] = np.asarray(grid.seeds)[cells["seed"]]
+                cells["layer"] = np.full(size, unit.layer)
+                cells["feature_map"] = np.full(size, name, dtype=object)
+                cells["projection"] = np.full(size, projection, dtype=object)
+                tables.append(cells)
+    frame = pd.DataFrame(joined(tables), columns=list(CELL_COLUMNS))
     return frame.sort_values(["head", "feature_map", "projection", "num_features", "seed"])

@@ -34,17 +34,17 @@ def hyperbolic_exponent(x, y, w, *, rows=slice(None)) -> Pair:
     log_norm = 0.5 * math.log(2 * w.shape[0])
     xr = x[..., rows, :]
     wx, wy = project(x, w, rows), project(y, w)  # (..., r, m), (..., s, m): read-only
-    log_x = _plus_minus(wx).sub_(_half_sq_norm(xr) + log_norm)  # (..., r, 2m)
-    log_y = _plus_minus(wy).sub_(_half_sq_norm(y) + log_norm)  # (..., s, 2m)
+    log_x = _plus_minus(wx, _half_sq_norm(xr) + log_norm)  # (..., r, 2m)
+    log_y = _plus_minus(wy, _half_sq_norm(y) + log_norm)  # (..., s, 2m)
     return log_x, log_y
 
 
-def _plus_minus(wx: torch.Tensor) -> torch.Tensor:
-    """[Wx, −Wx] in one buffer, no temporaries. (..., r, m) → (..., r, 2m)"""
+def _plus_minus(wx: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """[Wx − o, −Wx − o] in one buffer, a pass per half. (..., r, m), (..., r, 1) → (..., r, 2m)"""
     m = wx.shape[-1]
     out = torch.empty(*wx.shape[:-1], 2 * m, dtype=wx.dtype, device=wx.device)
-    out[..., :m] = wx
-    torch.neg(wx, out=out[..., m:])
+    torch.sub(wx, offset, out=out[..., :m])
+    torch.sub(offset.neg(), wx, out=out[..., m:])
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pandas as pd
 import pytest
 
 from explorer.experiments import report_nested
@@ -25,8 +26,9 @@ def _cells(fn, name, grid, inputs):
     rows = seed_rows(grid, x.shape[-2])
     exact = exact_heads(x, y, v, softmax, union_rows(rows), memory_budget=2**26)
     draws = [_draw("iid", grid.max_features, x.shape[-1], s).to(x.dtype) for s in grid.seeds]
-    records = fn(get_feature_map(name), x, y, v, exact, draws, rows, grid.num_features,
-                 softmax, memory_budget=2**26, chunk_size=16)  # fmt: skip
+    cells = fn(get_feature_map(name), x, y, v, exact, draws, rows, grid.num_features,
+               softmax, memory_budget=2**26, chunk_size=16)  # fmt: skip
+    records = pd.DataFrame(cells).to_dict("records")
     return {(r["num_features"], r["seed"], r["head"]): r for r in records}
 
 
