@@ -1,10 +1,10 @@
 """A model report: every layer × head of a capture against a grid of maps, projections, m, seeds.
 
 ``model_report(source, grid)`` runs the (layer, head-block) units of ``report_units`` on an
-executor (local: in this process; ray: ``report_ray``), layer by layer, and concludes with
-``report_summary``. With ``out_dir`` each finished layer is checkpointed there as CSV, named by
-a digest of the grid and of that layer's tensors, so a killed run resumes from what it wrote
-and a changed grid or capture never reuses a stale file. ``source`` is anything with
+executor (local: in this process, layer by layer; ray: ``report_ray``, layers pipelined) and
+concludes with ``report_summary``. With ``out_dir`` each finished layer is checkpointed there
+as CSV, named by a digest of the grid and of that layer's tensors, so a killed run resumes from
+what it wrote and a changed grid or capture never reuses a stale file. ``source`` is anything with
 ``num_layers`` and ``layer(i) → AttentionInputs`` (both capture classes), or one
 ``AttentionInputs`` (a report of one layer).
 """
@@ -140,12 +140,8 @@ def small_work_threads(inputs: AttentionInputs) -> Iterator[None]:
             torch.set_num_threads(before)
 
 
-def run_units(executor: Executor, work: list[Unit], inputs, grid: ReportGrid, address=None):
-    """Frames of the units of one layer, on the chosen executor (same cells either way)."""
-    if executor == "ray":
-        from explorer.experiments.report_ray import run_on_ray
-
-        return run_on_ray(work, inputs, grid, address=address)
+def run_local(work: list[Unit], inputs: AttentionInputs, grid: ReportGrid) -> list[pd.DataFrame]:
+    """Frames of the units of one layer, in this process."""
     frames = []
     with small_work_threads(inputs):
         for unit in work:
@@ -175,26 +171,43 @@ def model_report(
     folder = None if out_dir is None else Path(out_dir) / CHECKPOINTS
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-    start, frames, resumed, name = time.monotonic(), [], [], ""
+    start, frames, resumed, names = time.monotonic(), {}, [], []
     total = len(layers)
-    for done, index in enumerate(layers):
-        inputs = source.layer(index)
-        name = name or str(getattr(source, "model", inputs.name))
-        path = None
-        if folder is not None:
-            path = folder / f"layer_{index}_{layer_digest(inputs, grid)}.csv"
-        frame = None if path is None or not path.is_file() else _read_checkpoint(path)
-        if frame is not None:
-            resumed.append(index)
-        else:
+
+    def finish(index: int, frame: pd.DataFrame, path: Path | None) -> None:
+        if path is not None:
+            _write_checkpoint(frame, path)
+        frames[index] = frame
+        if progress is not None:
+            progress(len(frames), total, f"layer {index} done")
+
+    def to_compute():  # (layer, its checkpoint path), inputs, units: one layer loaded at a time
+        for index in layers:
+            inputs = source.layer(index)
+            names.append(str(getattr(source, "model", inputs.name)))
+            path = None
+            if folder is not None:
+                path = folder / f"layer_{index}_{layer_digest(inputs, grid)}.csv"
+            frame = None if path is None or not path.is_file() else _read_checkpoint(path)
+            if frame is not None:
+                resumed.append(index)
+                finish(index, frame, None)
+                continue
             work = units(index, inputs, grid)
             if progress is not None:
-                progress(done, total, f"layer {index}: {len(work)} unit(s)")
-            frame = pd.concat(run_units(executor, work, inputs, grid, address), ignore_index=True)
-            if path is not None:
-                _write_checkpoint(frame, path)
-        frames.append(frame)
-        if progress is not None:
-            progress(done + 1, total, f"layer {index} done")
-    cells = pd.concat(frames, ignore_index=True)
-    return conclude(cells, grid, name=name, seconds=time.monotonic() - start, resumed=resumed)
+                progress(len(frames), total, f"layer {index}: {len(work)} unit(s)")
+            yield (index, path), inputs, work
+
+    if executor == "ray":
+        from explorer.experiments.report_ray import run_layers_on_ray
+
+        for (index, path), parts in run_layers_on_ray(to_compute(), grid, address=address):
+            finish(index, pd.concat(parts, ignore_index=True), path)
+    else:
+        for (index, path), inputs, work in to_compute():
+            finish(index, pd.concat(run_local(work, inputs, grid), ignore_index=True), path)
+    cells = pd.concat([frames[index] for index in layers], ignore_index=True)
+    name = next((name for name in names if name), "")
+    return conclude(
+        cells, grid, name=name, seconds=time.monotonic() - start, resumed=sorted(resumed)
+    )

@@ -2,14 +2,19 @@
 
 Optional (``requirements-scale.txt``). A layer's inputs go into the object store once
 (``ray.put``) and every task of that layer receives the reference, never its own pickled copy;
-each task runs ``report_units.run_unit``, the very code of the local executor, so the cells
-are identical (same seeds, same streams, same blocks). Tasks ask for one GPU where the
-cluster has GPUs (the grid's device "auto" then picks it), else one CPU. Without an address
-(``--address`` or ``RAY_ADDRESS``) a local Ray is started for the run. Cancellation: the
-caller's ``checkpoint()`` is polled while waiting, and pending tasks are cancelled.
+layers are pipelined (the next are submitted while earlier ones run, a window of about two
+units per slot), so a cluster is kept busy across layers, and each layer is handed back (to be
+checkpointed) as soon as its units are done. Each task runs ``report_units.run_unit``, the very
+code of the local executor, so the cells are identical (same seeds, streams and blocks). Tasks
+ask for one GPU where the cluster has GPUs (the grid's device "auto" then picks it), else one
+CPU. Without an address (``--address`` or ``RAY_ADDRESS``) a local Ray is started for the run.
+Cancellation: the caller's ``checkpoint()`` is polled while waiting, and pending tasks are
+cancelled.
 """
 
 from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Iterator
 
 import pandas as pd
 
@@ -48,22 +53,49 @@ def _remote(ray):
     return report_unit
 
 
-def run_on_ray(
-    work: list[Unit], inputs: AttentionInputs, grid: ReportGrid, *, address: str | None = None
-) -> list[pd.DataFrame]:
-    """Frames of ``work`` in order, computed as Ray tasks."""
+def run_layers_on_ray(
+    jobs: Iterable[tuple[Hashable, AttentionInputs, list[Unit]]],
+    grid: ReportGrid,
+    *,
+    address: str | None = None,
+) -> Iterator[tuple[Hashable, list[pd.DataFrame]]]:
+    """(key, frames of its units in order) for every job (key, layer inputs, units), as each
+    layer finishes.
+
+    Layers are pipelined: while one runs, the next are loaded, put into the object store and
+    submitted, until about two units per slot of the cluster (CPUs, or GPUs) are pending, so the
+    cluster never idles between layers and the driver never holds the whole capture.
+    """
     ray = connect(address)
-    gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
+    resources = ray.cluster_resources()
+    gpus = 1 if resources.get("GPU", 0) > 0 else 0
+    slots = max(1, int(resources.get("GPU" if gpus else "CPU", 1)))
     task = _remote(ray).options(num_gpus=gpus, num_cpus=0 if gpus else 1)
-    shared = ray.put(inputs)  # once per layer: every task reads this one object
-    pending = [task.remote(unit, shared, grid) for unit in work]
-    waiting = list(pending)
+    jobs = iter(jobs)
+    running: dict[Hashable, list] = {}  # key → the object refs of its units, in order
+    more = True
     try:
-        while waiting:
-            _, waiting = ray.wait(waiting, num_returns=len(waiting), timeout=WAIT_S)
+        while True:
+            while more and sum(map(len, running.values())) < 2 * slots:
+                job = next(jobs, None)
+                if job is None:
+                    more = False
+                    break
+                key, inputs, work = job
+                shared = ray.put(inputs)  # once per layer: every task reads this one object
+                running[key] = [task.remote(unit, shared, grid) for unit in work]
+            if not running:
+                return
+            every = [ref for refs in running.values() for ref in refs]
+            ray.wait(every, num_returns=1, timeout=WAIT_S)
             checkpoint()
-    except Cancelled:
-        for ref in waiting:
-            ray.cancel(ref, force=True)
+            for key, refs in list(running.items()):
+                done, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+                if len(done) == len(refs):
+                    del running[key]
+                    yield key, ray.get(refs)
+    except (Cancelled, GeneratorExit):
+        for refs in running.values():
+            for ref in refs:
+                ray.cancel(ref, force=True)
         raise
-    return ray.get(pending)
