@@ -3,11 +3,11 @@
 For the maps with ``FeatureMap.nested``, φ of W[:m] is the columns ``columns(m, M)`` of φ of W
 up to factors that cancel in P̂ = K/D (the stabiliser's row maxima, 1/√m), so K_m is the sum
 of φ(Q)φ(K)ᵀ over the column blocks up to m: one product per block instead of one per m, and
-one φ per seed instead of one per (m, seed). The columns are put in ``prefix_order`` first (two-
-function maps lay out [f(Wx) | g(Wx)]), so each m's are a prefix: every m is a view, and what m
-adds is one slice. The m are stacked as g through
+one φ per seed instead of one per (m, seed). The m are stacked as g through
 ``report_cells.block_stats``. Outputs: P̂V where P̂ covers every row (that is the linear-attention
-output, ŷ = P̂V, unusable and underflowed rows included), else linear attention on m's columns.
+output, ŷ = P̂V, unusable and underflowed rows included), else linear attention on m's columns;
+for that the columns are first put in ``prefix_order`` (two-function maps lay out
+[f(Wx) | g(Wx)]), so that each m's φ is a view, not a concatenated copy.
 Exponential maps' φ(x) carry M's stabiliser, f_i = e^(b_i(m) − b_i(M)) ≤ 1 times m's (b: the row
 maximum of the stabilised exponents over m's columns or all M'), so each step rescales the rows
 into m's own units: K_m = K_(m before)·f(before)/f(m) + (φ(x)/f(m))·φ(y)ᵀ over the new columns.
@@ -25,110 +25,26 @@ from explorer.attention.linear import linear_attention
 from explorer.attention.log_domain import log_domain_weights, underflow_floor
 from explorer.attention.normalizers import visible_sum
 from explorer.cancel import checkpoint
-from explorer.experiments.report_cells import (
-    _norms,
-    _weights_fields,
+from explorer.experiments.report_columns import (
+    column_steps,
+    prefix_order,
+    reordered,
+    step_extremes,
+    step_squares,
+    subset,
+    take,
+)
+from explorer.experiments.report_exact import ExactHeads, _norms
+from explorer.experiments.report_stats import (
     block_stats,
     cell_table,
     joined,
     output_fields,
     stack_rows,
+    weights_fields,
 )
-from explorer.experiments.report_exact import ExactHeads
 from explorer.experiments.workspace import Workspace
-from explorer.kernels.feature_maps import FeatureMap, Features
-
-
-def prefix_order(fmap: FeatureMap, ms: list[int], total: int) -> list[slice] | None:
-    """Column blocks of φ of W (``total`` rows), in the order that puts every m's columns first.
-
-    Laid out in this order, φ of W[:m] is the prefix of m' columns for each m of ``ms``
-    (ascending): the columns m adds are one slice, and no m needs a concatenated copy. None:
-    already so (maps of one function per vector).
-    """
-    if fmap.features_per_vector == 1:
-        return None
-    blocks, before = [], 0
-    for m in [*ms, total] if ms[-1] < total else ms:
-        blocks += [slice(c.start + before, c.stop) for c in fmap.columns(m, total)]
-        before = m
-    return blocks
-
-
-def _in_order(t: torch.Tensor, blocks: list[slice]) -> torch.Tensor:
-    """The column ``blocks`` of t side by side: slice copies (a gather on the last axis is
-    several times slower). (..., M') → (..., M')"""
-    out = torch.empty_like(t)
-    at = 0
-    for block in blocks:
-        width = block.stop - block.start
-        out[..., at : at + width] = t[..., block]
-        at += width
-    return out
-
-
-def _reordered(features: Features, blocks: list[slice] | None) -> Features:
-    """``features`` with their columns (and exponents) in ``prefix_order``."""
-    if blocks is None:
-        return features
-    logits = None
-    if features.exponential:
-
-        def logits(rows):
-            return tuple(_in_order(t, blocks) for t in features.logits(rows))
-
-    query, key = _in_order(features.query, blocks), _in_order(features.key, blocks)
-    return Features(query, key, signed=features.signed, logits=logits)
-
-
-def _take(t: torch.Tensor, cols: tuple[slice, ...]) -> torch.Tensor:
-    """The columns of m: one view, or (rare paths only) a concatenation of its blocks."""
-    return t[..., cols[0]] if len(cols) == 1 else torch.cat([t[..., c] for c in cols], -1)
-
-
-def _subset(features: Features, cols: tuple[slice, ...]) -> Features:
-    """φ of W[:m] (up to cancelling factors) as a ``Features`` of its own."""
-    logits = None
-    if features.exponential:
-
-        def logits(rows):
-            return tuple(_take(t, cols) for t in features.logits(rows))
-
-    query, key = _take(features.query, cols), _take(features.key, cols)
-    return Features(query, key, signed=features.signed, logits=logits)
-
-
-def _steps(cols: list[tuple[slice, ...]]) -> list[tuple[slice, ...]]:
-    """The columns each m adds to the one before it (``cols`` of every m, ascending)."""
-    before = [slice(c.start, c.start) for c in cols[0]]
-    steps = []
-    for now in cols:
-        steps.append(tuple(slice(b.stop, c.stop) for b, c in zip(before, now, strict=True)))
-        before = now
-    return steps
-
-
-def _per_step(t: torch.Tensor, steps: list[tuple[slice, ...]], reduce) -> list[list]:
-    """``reduce`` of the columns each m adds, part by part. (n, t, M') → [step][part]"""
-    return [[reduce(t[..., c]) for c in step] for step in steps]
-
-
-def _step_squares(t: torch.Tensor, steps: list[tuple[slice, ...]]) -> torch.Tensor:
-    """Σ t² over each m's columns (cumulative in m). (n, t, M') → (g, n, t)"""
-    parts = _per_step(t, steps, lambda c: torch.linalg.vector_norm(c, dim=-1).square_())
-    return torch.stack([sum(p) for p in parts]).cumsum(0)
-
-
-def _step_extremes(t: torch.Tensor, steps: list[tuple[slice, ...]]):
-    """max and min of t over each m's columns (cumulative in m). → (g, n, t) each
-
-    Two reductions, not ``torch.aminmax``: on column slices that is ~15× slower on a CPU.
-    """
-    high = _per_step(t, steps, lambda c: c.amax(-1))
-    low = _per_step(t, steps, lambda c: c.amin(-1))
-    high = torch.stack([torch.stack(step).amax(0) for step in high])
-    low = torch.stack([torch.stack(step).amin(0) for step in low])
-    return high.cummax(0).values, low.cummin(0).values
+from explorer.kernels.feature_maps import FeatureMap
 
 
 def _rebuild(block, lost, features, cols, positions, key_t, logits: dict) -> None:
@@ -141,9 +57,9 @@ def _rebuild(block, lost, features, cols, positions, key_t, logits: dict) -> Non
     if key not in logits:
         logits.clear()
         logits[key] = features.logits(positions[picked])[0]  # (n, r', M')
-    own = _take(logits[key], cols)  # (n, r', m')
+    own = take(logits[key], cols)  # (n, r', m')
     own = (own - own.amax(-1, keepdim=True)).exp_()  # compare's φ(x) of these rows
-    keys = _take(key_t.transpose(-2, -1), cols).transpose(-2, -1)  # (n, m', s)
+    keys = take(key_t.transpose(-2, -1), cols).transpose(-2, -1)  # (n, m', s)
     rows = block[:, picked]  # (n, r', s)
     block[:, picked] = torch.where(lost[:, picked].unsqueeze(-1), own @ keys, rows)
 
@@ -159,14 +75,14 @@ def _nested_stats(exact, features, fmap, cols, chosen, softmax, memory_budget, v
     g, positions = len(cols), exact.rows[chosen]  # (r,) true query positions
     index = chosen if isinstance(chosen, slice) else positions
     causal, window = softmax.causal, softmax.window
-    steps = _steps(cols)
+    steps = column_steps(cols)
 
     bound = None
     if features.signed:  # |φ(x_i)|·Σ_visible |φ(y_j)| of each m, as in ``_row_stats``
-        k_norms = _step_squares(phi_k, steps).sqrt_()  # (g, n, s)
+        k_norms = step_squares(phi_k, steps).sqrt_()  # (g, n, s)
         seen = visible_sum(k_norms, l, window=window)[..., index] if causal else None
         seen = seen if causal else k_norms.sum(-1, True)
-        q_sq = _step_squares(phi_q, steps)
+        q_sq = step_squares(phi_q, steps)
         bound = q_sq[..., index].sqrt_() * seen  # (g, n, r)
     floor = None
     if features.exponential:
@@ -175,11 +91,11 @@ def _nested_stats(exact, features, fmap, cols, chosen, softmax, memory_budget, v
         floor = floor.to(dev).reshape(g, 1, 1, 1)
         # f_i = max over m's columns of φ(x_i) in M's units, e^(b_i(m) − b_i(M)): (g, n, r)
         # and the lowest entry there: under float's range, an entry compare keeps may be lost
-        factors, lowest = (t[..., index] for t in _step_extremes(phi_q, steps))
+        factors, lowest = (t[..., index] for t in step_extremes(phi_q, steps))
     tiny = torch.finfo(dtype).tiny
 
     def fix(slot: int, rows: torch.Tensor) -> torch.Tensor:
-        log_q, log_k = _subset(features, cols[slot]).logits(rows)  # (n, r', m'), (n, s, m')
+        log_q, log_k = subset(features, cols[slot]).logits(rows)  # (n, r', m'), (n, s, m')
         return log_domain_weights(log_q, log_k, rows, causal=causal, window=window)
 
     r_all = len(positions)
@@ -280,18 +196,18 @@ def nested_map_cells(
             chosen = torch.searchsorted(exact.rows, rows.to(exact.rows.device))
             every = False
             blocks = prefix_order(fmap, ms, total)
-            features = _reordered(features, blocks)
+            features = reordered(features, blocks)
             cols = [(slice(0, fmap.feature_dim(m, x.shape[-1])),) for m in ms]
         stats, outs = _nested_stats(
             exact, features, fmap, cols, chosen, softmax, memory_budget,
             values=v.to(x.dtype) if v is not None and every else None, workspace=workspace,
         )  # fmt: skip
-        fields = _weights_fields(stats, exact, chosen)  # each (g, n)
+        fields = weights_fields(stats, exact, chosen)  # each (g, n)
         outputs = None
         if v is not None:
             if outs is None:  # sampled rows: linear attention over every row, per m
                 outs = torch.stack([
-                    linear_attention(_subset(features, c), v, **mask, chunk_size=chunk_size)
+                    linear_attention(subset(features, c), v, **mask, chunk_size=chunk_size)
                     .output
                     for c in cols
                 ])  # fmt: skip

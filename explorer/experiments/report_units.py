@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 
 from explorer.experiments.config import DEFAULTS
-from explorer.experiments.report_cells import joined, map_cells
+from explorer.experiments.report_cells import map_cells
 from explorer.experiments.report_exact import exact_heads, head_tensors, seed_rows, union_rows
 from explorer.experiments.report_grid import ReportGrid
 from explorer.experiments.report_nested import nested_map_cells
+from explorer.experiments.report_stats import joined
 from explorer.experiments.workspace import Workspace
 from explorer.inputs.attention_inputs import AttentionInputs
 from explorer.kernels.feature_maps import get_feature_map

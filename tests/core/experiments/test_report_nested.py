@@ -8,7 +8,7 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from explorer.experiments import report_nested
+from explorer.experiments import report_columns, report_nested
 from explorer.experiments.report_cells import map_cells
 from explorer.experiments.report_exact import exact_heads, head_tensors, seed_rows, union_rows
 from explorer.experiments.report_grid import ReportGrid
@@ -82,9 +82,9 @@ def test_prefix_order_makes_every_m_a_prefix_with_the_same_kernel(name):
     y = torch.randn(2, 5, 4, generator=g, dtype=torch.float64) * 0.5
     w = draw_projection("orthogonal", 16, 4, stream=stream("features", 3))
     ms = [1, 4, 10]
-    blocks = report_nested.prefix_order(fmap, ms, 16)
+    blocks = report_columns.prefix_order(fmap, ms, 16)
     assert (blocks is None) == (fmap.features_per_vector == 1)
-    whole = report_nested._reordered(fmap(x, y, w), blocks)
+    whole = report_columns.reordered(fmap(x, y, w), blocks)
     for m in ms:
         width = fmap.feature_dim(m, 4)
         mine = whole.query[..., :width] @ whole.key[..., :width].transpose(-2, -1)
