@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
@@ -130,7 +131,10 @@ def visible_positive(p: torch.Tensor, hidden: torch.Tensor | None, start: int = 
 
 
 def row_kl(
-    p: torch.Tensor, p_hat: torch.Tensor, p_log_p: torch.Tensor, positive: torch.Tensor
+    p: torch.Tensor,
+    p_hat: torch.Tensor,
+    p_log_p: torch.Tensor,
+    positive: torch.Tensor | Callable[[], torch.Tensor],
 ) -> torch.Tensor:
     """KL(P_i ‖ P̂_i) = ln 2·(Σ_j P log₂ P − Σ_j P log₂ P̂) per row, +inf where P̂_ij ≤ 0 < P_ij.
 
@@ -138,12 +142,14 @@ def row_kl(
     +inf when every visible P_ij > 0 (``positive``, ``visible_positive``) and go entry by entry
     (``kl_entrywise``) otherwise, so a signed map's blocks skip the logs their rows never use.
     ``p_hat`` (..., r, s) holds 1 at hidden entries and is overwritten; ``p`` (.., r, s) and
-    ``p_log_p``, ``positive`` (.., r) broadcast against it. → (..., r)
+    ``p_log_p``, ``positive`` (.., r; or a function giving it, called only when some P̂_ij ≤ 0)
+    broadcast against it. → (..., r)
     """
     if float(p_hat.amin()) > 0.0:  # the common case, one fast reduction
         return (p_log_p - p_hat.log2_().mul_(p).sum(-1)) * LN2
     bad = p_hat.amin(-1) <= 0.0  # (..., r): some P̂_ij ≤ 0
     kl = torch.full(bad.shape, math.inf, dtype=p_hat.dtype, device=p_hat.device)
+    positive = positive() if callable(positive) else positive
     unsure = bad & ~positive  # P has zeros too: are they where P̂ ≤ 0?
     picked = None
     if bool(unsure.any()):
@@ -182,7 +188,8 @@ def row_statistics(
     unif_tv = 0.5 * diff.abs_().sum(-1)
     if hidden is not None:
         p_hat[..., start:].masked_fill_(hidden, 1.0)  # log 1 = 0 where P = 0
-    kl = row_kl(p, p_hat, block.p_log_p.squeeze(-1), visible_positive(p, hidden, start))
+    positive = partial(visible_positive, p, hidden, start)  # only if some P̂_ij ≤ 0
+    kl = row_kl(p, p_hat, block.p_log_p.squeeze(-1), positive)
     unif_kl = block.p_log_p.squeeze(-1) * LN2 + counts.squeeze(-1).log()
     sq_ref = torch.linalg.vector_norm(p, dim=-1).square_()
     return (sq_err, tv, kl, sq_ref, unif_sq, unif_tv, unif_kl), max_abs
