@@ -4,7 +4,7 @@ For the maps with ``FeatureMap.nested``, φ of W[:m] is the columns ``columns(m,
 up to factors that cancel in P̂ = K/D (the stabiliser's row maxima, 1/√m), so K_m is the sum
 of φ(Q)φ(K)ᵀ over the column blocks up to m: one product per block instead of one per m, and
 one φ per seed instead of one per (m, seed). The m are stacked as g through
-``report_cells.block_stats``. Outputs: P̂V where P̂ covers every row (that is the linear-attention
+``report_stats.block_stats``. Outputs: P̂V where P̂ covers every row (that is the linear-attention
 output, ŷ = P̂V, unusable and underflowed rows included), else linear attention on m's columns;
 for that the columns are first put in ``prefix_order`` (two-function maps lay out
 [f(Wx) | g(Wx)]), so that each m's φ is a view, not a concatenated copy.
@@ -64,7 +64,7 @@ def _rebuild(block, lost, features, cols, positions, key_t, logits: dict) -> Non
     block[:, picked] = torch.where(lost[:, picked].unsqueeze(-1), own @ keys, rows)
 
 
-def _nested_stats(exact, features, fmap, cols, chosen, softmax, memory_budget, values, workspace):
+def _nested_stats(exact, features, cols, chosen, softmax, memory_budget, values, workspace):
     """``report_cells._row_stats`` for every m at once, and P̂V (g, n, l, e) if ``values``.
 
     ``cols`` holds each m's columns of ``features`` (ascending m).
@@ -199,7 +199,7 @@ def nested_map_cells(
             features = reordered(features, blocks)
             cols = [(slice(0, fmap.feature_dim(m, x.shape[-1])),) for m in ms]
         stats, outs = _nested_stats(
-            exact, features, fmap, cols, chosen, softmax, memory_budget,
+            exact, features, cols, chosen, softmax, memory_budget,
             values=v.to(x.dtype) if v is not None and every else None, workspace=workspace,
         )  # fmt: skip
         fields = weights_fields(stats, exact, chosen)  # each (g, n)
