@@ -30,6 +30,7 @@ from explorer.experiments.report_stats import (
     stack_rows,
     weights_fields,
 )
+from explorer.experiments.workspace import Workspace
 from explorer.kernels.feature_maps import FeatureMap, Features
 from explorer.reference.metrics import uniform_output
 
@@ -70,6 +71,7 @@ def _row_stats(
     chosen: torch.Tensor,
     softmax,
     memory_budget: int,
+    workspace: Workspace,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """sq_err, tv, kl (g, n, r) and max |P̂ − P| (g, n) over the rows ``chosen`` (into U)."""
     both = stacked(features)
@@ -95,7 +97,8 @@ def _row_stats(
     out = torch.empty(3, g, n, r_all, dtype=phi_q.dtype, device=phi_q.device)
     max_abs = torch.zeros(g, n, dtype=phi_q.dtype, device=phi_q.device)
     step = stack_rows(g * n * s * phi_q.element_size(), memory_budget, phi_q.device)
-    scratch = torch.empty(g * n * min(step, r_all) * s, dtype=phi_q.dtype, device=phi_q.device)
+    size = (g * n * min(step, r_all) * s,)
+    scratch = workspace.view("scratch", size, dtype=phi_q.dtype, device=phi_q.device)
     key_t = phi_k.transpose(-2, -1)  # (g, n, m', s)
     for start in range(0, r_all, step):
         checkpoint()
@@ -134,6 +137,7 @@ def map_cells(
     *,
     memory_budget: int,
     chunk_size: int,
+    workspace: Workspace | None = None,
 ) -> dict[str, np.ndarray]:
     """Metrics of every (m, seed) of one map for heads x (n, l, d): one row per head and cell.
 
@@ -141,6 +145,7 @@ def map_cells(
     each seed's query rows (None: every row). Columns (``cell_table``): num_features, seed
     (index), head (index in the block) and the ``ErrorMetrics`` scalars.
     """
+    workspace = Workspace() if workspace is None else workspace
     mask = {"causal": softmax.causal, "window": softmax.window}
     held = fmap.held_out(x.shape[-2])  # a fitted map: every metric on its held-out rows
     if held is not None:
@@ -175,7 +180,8 @@ def map_cells(
             out_max = diff.abs().flatten(2).amax(-1).cpu().double()  # (g, n)
             outputs = output_fields(out_err.numpy(), out_max.numpy(), baseline)
         for seeds, chosen in groups:
-            stats = _row_stats(exact, [features[i] for i in seeds], chosen, softmax, memory_budget)
+            chosen_features = [features[i] for i in seeds]
+            stats = _row_stats(exact, chosen_features, chosen, softmax, memory_budget, workspace)
             fields = weights_fields(stats, exact, chosen)
             mine = None if outputs is None else {k: t[seeds] for k, t in outputs.items()}
             tables.append(cell_table([m] * len(seeds), seeds, fields, mine))

@@ -73,10 +73,11 @@ def run_layers_on_ray(
     task = _remote(ray).options(num_gpus=gpus, num_cpus=0 if gpus else 1)
     jobs = iter(jobs)
     running: dict[Hashable, list] = {}  # key → the object refs of its units, in order
+    pending: set = set()  # refs not yet seen finished: the only ones waited on
     more = True
     try:
         while True:
-            while more and sum(map(len, running.values())) < 2 * slots:
+            while more and len(pending) < 2 * slots:
                 job = next(jobs, None)
                 if job is None:
                     more = False
@@ -84,14 +85,15 @@ def run_layers_on_ray(
                 key, inputs, work = job
                 shared = ray.put(inputs)  # once per layer: every task reads this one object
                 running[key] = [task.remote(unit, shared, grid) for unit in work]
+                pending.update(running[key])
             if not running:
                 return
-            every = [ref for refs in running.values() for ref in refs]
-            ray.wait(every, num_returns=1, timeout=WAIT_S)
+            if pending:
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_S)
+                pending.difference_update(ready)
             checkpoint()
             for key, refs in list(running.items()):
-                done, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
-                if len(done) == len(refs):
+                if pending.isdisjoint(refs):
                     del running[key]
                     yield key, ray.get(refs)
     except (Cancelled, GeneratorExit):

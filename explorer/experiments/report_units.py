@@ -100,7 +100,6 @@ def run_unit(unit: Unit, inputs: AttentionInputs, grid: ReportGrid) -> pd.DataFr
         with shared_products():  # every map of a seed projects the same x, y on the same W
             for name in grid.feature_maps:
                 fmap = get_feature_map(name)
-                nested = {"workspace": workspace} if fmap.nested else {}
                 cells_of = nested_map_cells if fmap.nested else map_cells  # same cells, faster
                 cells = cells_of(
                     fmap,
@@ -114,7 +113,7 @@ def run_unit(unit: Unit, inputs: AttentionInputs, grid: ReportGrid) -> pd.DataFr
                     tensors.softmax,
                     memory_budget=grid.memory_budget,
                     chunk_size=DEFAULTS.chunk_size,
-                    **nested,
+                    workspace=workspace,
                 )
                 size = len(cells["head"])
                 cells["head"] = cells["head"] + unit.first

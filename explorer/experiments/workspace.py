@@ -39,6 +39,3 @@ class Workspace:
             buffer = torch.empty(numel, dtype=dtype, device=device)
             self._buffers[name] = buffer
         return buffer[:numel].view(shape)
-
-    def clear(self) -> None:
-        self._buffers.clear()
